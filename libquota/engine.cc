@@ -1,0 +1,729 @@
+// The hot path: reserve, commit, cancel, extend. Read it top to bottom.
+//
+// reserve: match the call against the policy, find (or insert) each matched
+// cell in the key table, check every cell with one load (the reject path
+// ends here, having written nothing but counters), then claim a reservation
+// slot and debit each cell with a CAS, all or nothing. commit / cancel move
+// every debited cell from the estimate to the actual usage with one
+// fetch_add each. No allocation, lock, exception, system call (the clock is
+// the vDSO) or virtual call anywhere below ClientState setup.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "clock.h"
+#include "hashing.h"
+#include "process.h"
+#include "segment.h"
+#include "segment_layout.h"
+#include "settle.h"
+#include "sluice/quota.h"
+
+namespace sluice {
+
+using shm::Word;
+using namespace shm;  // NOLINT(google-build-using-namespace): the layout's names read best bare
+
+inline constexpr int kMaxAttributes = 16;
+
+struct ClientState {
+  explicit ClientState(SegmentMap mapped) : seg(std::move(mapped)) {}
+  SegmentMap seg;
+  Word seed = 0;
+  Word me = 0;  // registry index + 1
+  Word cursor = 0;
+  Word policy_generation = 0;
+  bool policy_ok = false;
+  CompiledPolicy policy{};  // process-local copy of the published policy
+};
+
+const char* to_string(Reason r) {
+  switch (r) {
+    case Reason::kNone: return "none";
+    case Reason::kRateLimited: return "rate_limited";
+    case Reason::kBudgetExhausted: return "budget_exhausted";
+    case Reason::kModelNotAllowed: return "model_not_allowed";
+    case Reason::kUnknownModelPrice: return "unknown_model_price";
+    case Reason::kTableFull: return "table_full";
+    case Reason::kTooManyReservations: return "too_many_reservations";
+    case Reason::kRequestTooLarge: return "request_too_large";
+    case Reason::kTooManyLimits: return "too_many_limits";
+    case Reason::kNoPolicy: return "no_policy";
+    case Reason::kPolicyStale: return "policy_stale";
+    case Reason::kInvalidArgument: return "invalid_argument";
+  }
+  return "unknown";
+}
+
+const char* to_string(SettleError e) {
+  switch (e) {
+    case SettleError::kNone: return "ok";
+    case SettleError::kUnknownReservation: return "unknown_reservation";
+    case SettleError::kInvalidArgument: return "invalid_argument";
+    case SettleError::kNotReady: return "not_attached";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// Cell arithmetic (shared with the sidecar through settle.h).
+
+namespace detail {
+
+std::uint64_t cost_nusd(std::uint64_t input, std::uint64_t output, std::uint64_t input_pusd,
+                        std::uint64_t output_pusd) {
+  const unsigned __int128 pico = static_cast<unsigned __int128>(input) * input_pusd +
+                                 static_cast<unsigned __int128>(output) * output_pusd;
+  return static_cast<std::uint64_t>((pico + 999) / 1000);
+}
+
+std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t input_pusd,
+                        std::uint64_t output_pusd) {
+  switch (measure) {
+    case kMeasureRequests: return u.cancelled ? 0 : 1;
+    case kMeasureTokens: return u.input + u.output;
+    case kMeasureInputTokens: return u.input;
+    case kMeasureOutputTokens: return u.output;
+    case kMeasureNanoUsd: return cost_nusd(u.input, u.output, input_pusd, output_pusd);
+  }
+  return 0;
+}
+
+namespace {
+
+// Adds a signed difference of units to a cell (rates in nanoseconds).
+void adjust_cell(const SegmentMap& seg, const ReservationCell& cell, std::uint64_t from_units,
+                 std::uint64_t to_units) {
+  const Word key = load_relaxed(cell.key);
+  const Word index = cell_key_index(key);
+  if (index >= seg.key_capacity() || from_units == to_units) return;
+  Word scale = cell_kind(key) == kKindRate ? load_relaxed(cell.emission_ns) : 1;
+  const Word delta = (to_units - from_units) * scale;  // two's complement when negative
+  fetch_add(seg.keys()[index].value, delta);
+}
+
+Word valid_cell_count(const ReservationSlot& slot) {
+  return std::min<Word>(load_relaxed(slot.cell_count), kMaxCellsPerReservation);
+}
+
+}  // namespace
+
+std::uint64_t settle_cells(const SegmentMap& seg, ReservationSlot& slot, const Usage& actual) {
+  const Usage est{load_relaxed(slot.est_input), load_relaxed(slot.est_output), false};
+  const Word in_p = load_relaxed(slot.input_pusd), out_p = load_relaxed(slot.output_pusd);
+  const Word debited = load_relaxed(slot.debited_mask);
+  Word settled = load_relaxed(slot.settled_mask);
+  const Word n = valid_cell_count(slot);
+  for (Word i = 0; i < n; ++i) {
+    const Word bit = Word{1} << i;
+    if (!(debited & bit) || (settled & bit)) continue;
+    const Word measure = cell_measure(load_relaxed(slot.cells[i].key));
+    adjust_cell(seg, slot.cells[i], units_for(measure, est, in_p, out_p),
+                units_for(measure, actual, in_p, out_p));
+    settled |= bit;
+    store_relaxed(slot.settled_mask, settled);
+  }
+  return cost_nusd(actual.input, actual.output, in_p, out_p);
+}
+
+void refund_extension(const SegmentMap& seg, ReservationSlot& slot, std::uint64_t mask,
+                      std::uint64_t extra_output) {
+  const Word in = load_relaxed(slot.est_input), out = load_relaxed(slot.est_output);
+  const Word in_p = load_relaxed(slot.input_pusd), out_p = load_relaxed(slot.output_pusd);
+  const Word n = valid_cell_count(slot);
+  for (Word i = 0; i < n; ++i) {
+    if (!(mask & (Word{1} << i))) continue;
+    const Word measure = cell_measure(load_relaxed(slot.cells[i].key));
+    adjust_cell(seg, slot.cells[i], units_for(measure, {in, out + extra_output}, in_p, out_p),
+                units_for(measure, {in, out}, in_p, out_p));
+  }
+}
+
+void release_slot(ReservationSlot& slot, std::uint64_t seq) {
+  store_relaxed(slot.debited_mask, 0);
+  store_relaxed(slot.settled_mask, 0);
+  store_relaxed(slot.extend_mask, 0);
+  store_relaxed(slot.extend_target, 0);
+  store_relaxed(slot.settle_kind, 0);
+  store_relaxed(slot.cell_count, 0);
+  store_relaxed(slot.deadline_ns, 0);
+  store_release(slot.state, make_state(seq, 0, 0, kResFree));
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Policy: a process-local copy of the published block, refreshed when the
+// header's generation moves (rare; not the hot path).
+
+namespace {
+
+bool copy_policy(const CompiledPolicy& src, CompiledPolicy& dst) {
+  const Word before = load_acquire(src.write_seq);
+  if (before & 1) return false;
+  const Word* from = reinterpret_cast<const Word*>(&src);
+  Word* to = reinterpret_cast<Word*>(&dst);
+  for (std::size_t i = 0; i < sizeof(CompiledPolicy) / sizeof(Word); ++i) {
+    to[i] = load_relaxed(from[i]);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return load_relaxed(src.write_seq) == before;
+}
+
+// A policy copied out of shared memory is untrusted until every count and
+// parameter the hot path relies on is in range.
+bool policy_valid(const CompiledPolicy& p) {
+  if (p.limit_count > kMaxLimits || p.model_count > kMaxModels) return false;
+  for (Word i = 0; i < p.limit_count; ++i) {
+    const CompiledLimit& l = p.limits[i];
+    if (l.term_count > kMaxMatchTerms || l.allowed_count > kMaxAllowedModels) return false;
+    if (l.kind == kKindRate && (l.emission_ns == 0 || l.capacity_ns < l.emission_ns)) return false;
+    if (l.kind == kKindBudget && (l.window_count < 2 || l.window_count > kWindowTable)) return false;
+    if (l.kind < kKindRate || l.kind > kKindModelAccess) return false;
+    if (l.kind != kKindModelAccess && (l.measure < kMeasureRequests || l.measure > kMeasureNanoUsd))
+      return false;
+  }
+  return true;
+}
+
+void refresh_policy(ClientState& s, Word generation) {
+  s.policy_ok = false;
+  s.policy_generation = generation;
+  if (generation == 0) return;
+  const CompiledPolicy& slot = s.seg.policy_slot(static_cast<int>(generation & 1));
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    if (copy_policy(slot, s.policy)) {
+      s.policy_ok = s.policy.generation == generation && policy_valid(s.policy);
+      if (!s.policy_ok) s.policy_generation = 0;  // look again on the next call
+      return;
+    }
+  }
+  s.policy_generation = 0;
+}
+
+inline void ensure_policy(ClientState& s) {
+  const Word generation = load_acquire(s.seg.header().policy_generation);
+  if (generation != s.policy_generation) refresh_policy(s, generation);
+}
+
+// ---------------------------------------------------------------------------
+// Key table.
+
+struct CellPlan {
+  KeySlot* key = nullptr;
+  Word key_index = 0;
+  int limit = 0;
+  Word kind = 0;
+  Word measure = 0;
+  Word flags = 0;
+  Word emission_ns = 0;
+  Word capacity = 0;  // rates: capacity_ns; budgets: units per window
+  Word debit = 0;     // rates: nanoseconds; budgets: units
+  Word window_end_ns = 0;
+  bool skip = false;  // a shadow limit that would reject: not debited
+};
+
+// Finds the slot of `hash`, claiming an empty one if the key is new. Returns
+// nullptr when the table holds max_keys keys.
+KeySlot* find_or_insert(const SegmentMap& seg, Word hash, Word* index_out, Word identity,
+                        Word window_start, const std::string_view* values, Word n_values) {
+  const Word cap = seg.key_capacity();
+  Word i = static_cast<Word>((static_cast<unsigned __int128>(hash) * cap) >> 64);
+  SegmentHeader& h = seg.header();
+  for (Word probe = 0; probe < cap; ++probe, i = (i + 1 == cap ? 0 : i + 1)) {
+    KeySlot& k = seg.keys()[i];
+    Word seen = load_acquire(k.hash);
+    if (seen == hash) {
+      *index_out = i;
+      return &k;
+    }
+    if (seen != 0) continue;
+    if (fetch_add(h.keys_used, 1) >= load_relaxed(h.max_keys)) {
+      fetch_add(h.keys_used, ~Word{0});
+      return nullptr;
+    }
+    if (!compare_exchange_strong(k.hash, seen, hash)) {
+      fetch_add(h.keys_used, ~Word{0});
+      if (seen != hash) continue;  // another key took it: keep probing
+      *index_out = i;
+      return &k;
+    }
+    // New key: write what it is, for display (cold line, once).
+    char label[sizeof(k.label)] = {};
+    std::size_t at = 0;
+    for (Word v = 0; v < n_values && at < sizeof label; ++v) {
+      if (v > 0) label[at++] = '|';
+      const std::size_t take = std::min(values[v].size(), sizeof label - at);
+      std::memcpy(label + at, values[v].data(), take);
+      at += take;
+    }
+    store_text(k.label, label, at);
+    store_relaxed(k.window_start, window_start);
+    store_release(k.identity, identity);
+    *index_out = i;
+    return &k;
+  }
+  return nullptr;
+}
+
+// One load: would debiting `debit` at `value` exceed the cell? Sets the
+// retry delay when it would.
+inline bool cell_admits(const CellPlan& c, Word value, Word now, Word* next, Word* retry_after) {
+  if (c.debit > c.capacity) {  // can never pass
+    *retry_after = 0;
+    return false;
+  }
+  if (c.kind == kKindRate) {
+    const Word tat = std::max(value, now) + c.debit;
+    if (tat - now > c.capacity) {
+      *retry_after = tat - now - c.capacity;
+      return false;
+    }
+    *next = tat;
+    return true;
+  }
+  if (value + c.debit > c.capacity || value + c.debit < value) {
+    *retry_after = c.window_end_ns;
+    return false;
+  }
+  *next = value + c.debit;
+  return true;
+}
+
+Reason reject_reason(const CellPlan& c) {
+  if (c.kind == kKindRate) return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kRateLimited;
+  return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kBudgetExhausted;
+}
+
+inline void bump(Word& counter) { fetch_add_relaxed(counter, 1); }
+inline void bump_own(Word& counter) { store_relaxed(counter, load_relaxed(counter) + 1); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// reserve
+
+Decision Client::reserve_raw(const CallRequest& req) {
+  Decision d;
+  if (!s_) {
+    d.reason = Reason::kNoPolicy;
+    return d;
+  }
+  ClientState& s = *s_;
+  ClientSlot& me = s.seg.clients()[s.me - 1];
+  auto reject = [&](Reason r, int limit, Word retry_ns) {
+    d.admitted = false;
+    d.reason = r;
+    d.limit_index = limit;
+    d.retry_after_ns = retry_ns;
+    bump_own(me.rejected);
+    return d;
+  };
+
+  ensure_policy(s);
+  if (!s.policy_ok) return reject(Reason::kNoPolicy, -1, 0);
+  const std::size_t n_attrs = req.attributes.size();
+  if (n_attrs > kMaxAttributes || req.input_tokens > detail::kMaxTokens ||
+      req.max_output_tokens > detail::kMaxTokens) {
+    return reject(Reason::kInvalidArgument, -1, 0);
+  }
+  const CompiledPolicy& p = s.policy;
+  const Word now = monotonic_ns();
+  const Word wall_s =
+      (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+
+  // Hash the call's attributes once.
+  Word name_hash[kMaxAttributes], value_hash[kMaxAttributes];
+  Word model_hash = 0;
+  const Word model_name = hash_text(s.seed, "model");
+  for (std::size_t a = 0; a < n_attrs; ++a) {
+    name_hash[a] = hash_text(s.seed, req.attributes[a].name);
+    value_hash[a] = hash_text(s.seed, req.attributes[a].value);
+    if (name_hash[a] == model_name) model_hash = value_hash[a];
+  }
+  Word in_p = 0, out_p = 0;
+  bool priced = false;
+  for (Word m = 0; m < p.model_count && model_hash != 0; ++m) {
+    if (p.models[m].name_hash == model_hash) {
+      in_p = p.models[m].input_pusd_per_token;
+      out_p = p.models[m].output_pusd_per_token;
+      priced = true;
+      break;
+    }
+  }
+  const detail::Usage est{req.input_tokens, req.max_output_tokens, false};
+  d.estimated_cost_nusd = priced ? detail::cost_nusd(est.input, est.output, in_p, out_p) : 0;
+
+  // Phase 1: match every limit, locate its cell, check it with one load.
+  CellPlan plan[kMaxCellsPerReservation];
+  Word n_cells = 0;
+  for (Word li = 0; li < p.limit_count; ++li) {
+    const CompiledLimit& L = p.limits[li];
+    const int limit = static_cast<int>(li);
+    Word key_words[2 + kMaxMatchTerms];
+    std::string_view matched[kMaxMatchTerms];
+    bool match = true;
+    for (Word t = 0; t < L.term_count && match; ++t) {
+      match = false;
+      for (std::size_t a = 0; a < n_attrs; ++a) {
+        if (name_hash[a] != L.term_attr_hash[t]) continue;
+        match = L.term_value_hash[t] == 0 || L.term_value_hash[t] == value_hash[a];
+        key_words[2 + t] = value_hash[a];
+        matched[t] = req.attributes[a].value;
+        break;
+      }
+    }
+    if (!match) continue;
+    const bool shadow = L.flags & kFlagShadow;
+
+    if (L.kind == kKindModelAccess) {
+      bool allowed = false;
+      for (Word m = 0; m < L.allowed_count; ++m) allowed |= L.allowed_model_hash[m] == model_hash;
+      if (allowed) continue;
+      if (shadow) {
+        ++d.shadow_rejects;
+        continue;
+      }
+      return reject(Reason::kModelNotAllowed, limit, 0);
+    }
+    if (L.measure == kMeasureNanoUsd && !priced) {
+      if (shadow) {
+        ++d.shadow_rejects;
+        continue;
+      }
+      return reject(Reason::kUnknownModelPrice, limit, 0);
+    }
+    if (n_cells == kMaxCellsPerReservation) return reject(Reason::kTooManyLimits, limit, 0);
+
+    CellPlan& c = plan[n_cells];
+    c.limit = limit;
+    c.kind = L.kind;
+    c.measure = L.measure;
+    c.flags = L.flags;
+    const Word units = detail::units_for(L.measure, est, in_p, out_p);
+    Word window = 0;
+    if (L.kind == kKindRate) {
+      c.emission_ns = L.emission_ns;
+      c.capacity = L.capacity_ns;
+      c.debit = units * L.emission_ns;
+      if (units != 0 && c.debit / units != L.emission_ns) c.debit = ~Word{0};  // overflow: too large
+    } else {
+      Word w = 0;
+      while (w + 1 < L.window_count && L.window_start[w + 1] <= wall_s) ++w;
+      if (w + 1 >= L.window_count) return reject(Reason::kPolicyStale, limit, 0);
+      window = L.window_start[w];
+      c.capacity = L.budget;
+      c.debit = units;
+      c.window_end_ns = (L.window_start[w + 1] - wall_s) * 1'000'000'000ull;
+    }
+    key_words[0] = L.identity;
+    key_words[1] = window;
+    const Word hash = hash_words(s.seed, key_words, 2 + static_cast<int>(L.term_count));
+    c.key = find_or_insert(s.seg, hash, &c.key_index, L.identity, window, matched, L.term_count);
+    if (c.key == nullptr) return reject(Reason::kTableFull, limit, 0);
+
+    Word next = 0, retry = 0;
+    if (!cell_admits(c, load_relaxed(c.key->value), now, &next, &retry)) {
+      bump(c.key->rejected);
+      if (shadow) {
+        bump(c.key->shadow_rejected);
+        ++d.shadow_rejects;
+        continue;  // not debited, not planned
+      }
+      const Reason why = reject_reason(c);
+      return reject(why, limit, why == Reason::kRequestTooLarge ? 0 : retry);
+    }
+    ++n_cells;
+  }
+
+  // Phase 2: claim a reservation slot and debit every cell, all or nothing.
+  ReservationSlot* slots = s.seg.reservations();
+  const Word n_slots = s.seg.reservation_count();
+  ReservationSlot* slot = nullptr;
+  Word seq = 0, slot_index = 0;
+  for (Word probe = 0; probe < n_slots && slot == nullptr; ++probe) {
+    slot_index = s.cursor;
+    s.cursor = s.cursor + 1 == n_slots ? 0 : s.cursor + 1;
+    ReservationSlot& r = slots[slot_index];
+    Word st = load_relaxed(r.state);
+    if (state_status(st) != kResFree) continue;
+    seq = state_seq(st) + 1 == (Word{1} << 32) ? 1 : state_seq(st) + 1;
+    if (compare_exchange_strong(r.state, st, make_state(seq, s.me, 0, kResReserving))) slot = &r;
+  }
+  if (slot == nullptr) return reject(Reason::kTooManyReservations, -1, 0);
+
+  store_relaxed(slot->est_input, est.input);
+  store_relaxed(slot->est_output, est.output);
+  store_relaxed(slot->input_pusd, in_p);
+  store_relaxed(slot->output_pusd, out_p);
+  store_relaxed(slot->created_ns, now);
+  for (Word i = 0; i < n_cells; ++i) {
+    store_relaxed(slot->cells[i].key,
+                  make_cell_key(plan[i].key_index, plan[i].kind, plan[i].measure, plan[i].flags));
+    store_relaxed(slot->cells[i].emission_ns, plan[i].emission_ns);
+  }
+  store_release(slot->cell_count, n_cells);
+
+  Word debited = 0;
+  for (Word i = 0; i < n_cells; ++i) {
+    CellPlan& c = plan[i];
+    Word value = load_relaxed(c.key->value), next = 0, retry = 0;
+    bool ok = false;
+    while ((ok = cell_admits(c, value, now, &next, &retry))) {
+      if (compare_exchange(c.key->value, value, next)) break;
+    }
+    if (!ok) {
+      bump(c.key->rejected);
+      if (c.flags & kFlagShadow) {
+        bump(c.key->shadow_rejected);
+        ++d.shadow_rejects;
+        continue;
+      }
+      // Refund what this reservation already debited, then give the slot back.
+      for (Word j = 0; j < i; ++j) {
+        if (debited & (Word{1} << j)) fetch_add(plan[j].key->value, Word{0} - plan[j].debit);
+        store_relaxed(slot->debited_mask, debited &= ~(Word{1} << j));
+      }
+      detail::release_slot(*slot, seq);
+      return reject(reject_reason(c), c.limit, retry);
+    }
+    debited |= Word{1} << i;
+    store_relaxed(slot->debited_mask, debited);
+  }
+
+  for (Word i = 0; i < n_cells; ++i) {
+    if (debited & (Word{1} << i)) bump(plan[i].key->admitted);
+  }
+  if (req.hold_for_ns != 0) {
+    store_relaxed(slot->deadline_ns, now + req.hold_for_ns);
+    store_release(slot->state, make_state(seq, 0, 0, kResActive));
+  } else {
+    store_release(slot->state, make_state(seq, s.me, 0, kResActive));
+  }
+  bump_own(me.admitted);
+  d.admitted = true;
+  d.reservation_id = seq << 32 | slot_index;
+  return d;
+}
+
+// ---------------------------------------------------------------------------
+// commit / cancel / extend
+
+namespace {
+
+// Takes a live reservation for `me` to act on: ACTIVE -> `status`.
+ReservationSlot* take(ClientState& s, std::uint64_t id, Word status, Word* seq_out,
+                      Word* state_out) {
+  const Word index = id & 0xffffffff, seq = id >> 32;
+  if (seq == 0 || index >= s.seg.reservation_count()) return nullptr;
+  ReservationSlot& r = s.seg.reservations()[index];
+  Word st = load_acquire(r.state);
+  do {
+    if (state_seq(st) != seq || state_status(st) != kResActive) return nullptr;
+  } while (!compare_exchange(r.state, st, make_state(seq, state_owner(st), s.me, status)));
+  *seq_out = seq;
+  *state_out = st;
+  return &r;
+}
+
+Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual, Word kind) {
+  if (s == nullptr) return {SettleError::kNotReady, 0};
+  if (actual.input > detail::kMaxTokens || actual.output > detail::kMaxTokens) {
+    return {SettleError::kInvalidArgument, 0};
+  }
+  Word seq = 0, st = 0;
+  ReservationSlot* r = take(*s, id, kResSettling, &seq, &st);
+  if (r == nullptr) return {SettleError::kUnknownReservation, 0};
+  store_relaxed(r->actual_input, actual.input);
+  store_relaxed(r->actual_output, actual.output);
+  store_release(r->settle_kind, kind);
+  const Word cost = detail::settle_cells(s->seg, *r, actual);
+  detail::release_slot(*r, seq);
+  return {SettleError::kNone, cost};
+}
+
+}  // namespace
+
+Settlement Client::commit(std::uint64_t id, std::uint64_t input_tokens,
+                          std::uint64_t output_tokens) {
+  return settle(s_.get(), id, {input_tokens, output_tokens, false}, 1);
+}
+
+Settlement Client::cancel(std::uint64_t id) { return settle(s_.get(), id, {0, 0, true}, 2); }
+
+Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
+  Extension e;
+  if (!s_) {
+    e.error = SettleError::kNotReady;
+    return e;
+  }
+  ClientState& s = *s_;
+  Word seq = 0, st = 0;
+  ReservationSlot* r = take(s, id, kResExtending, &seq, &st);
+  if (r == nullptr) {
+    e.error = SettleError::kUnknownReservation;
+    return e;
+  }
+  const Word in = load_relaxed(r->est_input), out = load_relaxed(r->est_output);
+  if (output_tokens > detail::kMaxTokens || out + output_tokens > detail::kMaxTokens) {
+    store_release(r->state, st);
+    e.error = SettleError::kInvalidArgument;
+    return e;
+  }
+  const Word in_p = load_relaxed(r->input_pusd), out_p = load_relaxed(r->output_pusd);
+  store_relaxed(r->extend_target, out + output_tokens);
+  const Word now = monotonic_ns();
+  const Word n = std::min<Word>(load_relaxed(r->cell_count), kMaxCellsPerReservation);
+  const Word debited = load_relaxed(r->debited_mask);
+  Word taken = 0;
+  for (Word i = 0; i < n; ++i) {
+    if (!(debited & (Word{1} << i))) continue;
+    const Word key = load_relaxed(r->cells[i].key);
+    const Word index = cell_key_index(key);
+    if (index >= s.seg.key_capacity()) continue;
+    const Word measure = cell_measure(key);
+    const Word extra = detail::units_for(measure, {in, out + output_tokens}, in_p, out_p) -
+                       detail::units_for(measure, {in, out}, in_p, out_p);
+    if (extra == 0) continue;
+    CellPlan c;
+    c.kind = cell_kind(key);
+    c.emission_ns = load_relaxed(r->cells[i].emission_ns);
+    c.debit = c.kind == kKindRate ? extra * c.emission_ns : extra;
+    // Capacity comes from the current policy; a limit gone from it no longer limits.
+    c.capacity = ~Word{0};
+    KeySlot& k = s.seg.keys()[index];
+    const Word identity = load_relaxed(k.identity);
+    ensure_policy(s);
+    for (Word li = 0; s.policy_ok && li < s.policy.limit_count; ++li) {
+      const CompiledLimit& L = s.policy.limits[li];
+      if (L.identity != identity) continue;
+      c.capacity = c.kind == kKindRate ? L.capacity_ns : L.budget;
+      c.limit = static_cast<int>(li);
+      if (c.kind == kKindBudget) {
+        const Word wall_s = (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+        Word w = 0;
+        while (w + 1 < L.window_count && L.window_start[w + 1] <= wall_s) ++w;
+        c.window_end_ns = w + 1 < L.window_count ? (L.window_start[w + 1] - wall_s) * 1'000'000'000ull : 0;
+      }
+      if (L.flags & kFlagShadow) c.capacity = ~Word{0};
+      break;
+    }
+    Word value = load_relaxed(k.value), next = 0, retry = 0;
+    bool ok = false;
+    while ((ok = cell_admits(c, value, now, &next, &retry))) {
+      if (compare_exchange(k.value, value, next)) break;
+    }
+    if (!ok) {
+      bump(k.rejected);
+      detail::refund_extension(s.seg, *r, taken, output_tokens);
+      store_relaxed(r->extend_mask, 0);
+      store_relaxed(r->extend_target, 0);
+      store_release(r->state, st);
+      e.reason = reject_reason(c) == Reason::kRequestTooLarge && c.kind == kKindRate
+                     ? Reason::kRateLimited
+                     : reject_reason(c);
+      e.limit_index = c.limit;
+      e.retry_after_ns = retry;
+      return e;
+    }
+    taken |= Word{1} << i;
+    store_relaxed(r->extend_mask, taken);
+  }
+  store_relaxed(r->est_output, out + output_tokens);  // the extend is complete from here
+  store_relaxed(r->extend_mask, 0);
+  store_relaxed(r->extend_target, 0);
+  store_release(r->state, st);
+  e.admitted = true;
+  return e;
+}
+
+// ---------------------------------------------------------------------------
+// Attach, detach, accessors (not the hot path).
+
+Result<Client> Client::attach(const std::string& segment_name) {
+  Result<SegmentMap> seg = SegmentMap::attach(segment_name);
+  if (!seg.ok()) return seg.status();
+  auto state = std::make_unique<ClientState>(std::move(seg.value()));
+  state->seed = load_relaxed(state->seg.header().hash_seed);
+  const pid_t pid = ::getpid();
+  const Word start = process_start_time(pid);
+  ClientSlot* clients = state->seg.clients();
+  for (Word i = 0; i < state->seg.client_count(); ++i) {
+    Word free = 0;
+    if (!compare_exchange_strong(clients[i].pid, free, static_cast<Word>(pid))) continue;
+    store_relaxed(clients[i].start_time, start);
+    store_relaxed(clients[i].attached_ns, monotonic_ns());
+    store_relaxed(clients[i].departed, 0);
+    state->me = i + 1;
+    state->cursor = (i * 64 + static_cast<Word>(pid)) % state->seg.reservation_count();
+    ensure_policy(*state);
+    return Client(std::move(state));
+  }
+  return Status(ErrorCode::kIo, "segment '" + segment_name + "' has all " +
+                                    std::to_string(state->seg.client_count()) +
+                                    " client registrations in use; detach idle clients (one "
+                                    "per thread, not per call) or wait for sluiced to reclaim "
+                                    "dead ones");
+}
+
+Client::Client(std::unique_ptr<ClientState> state) : s_(std::move(state)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&& o) noexcept {
+  if (this != &o) {
+    Client gone(std::move(*this));
+    s_ = std::move(o.s_);
+  }
+  return *this;
+}
+
+Client::~Client() {
+  if (!s_) return;
+  // The sidecar settles what this client left open and frees the slot.
+  store_release(s_->seg.clients()[s_->me - 1].departed, 1);
+}
+
+Reservation Client::reserve(const CallRequest& request) {
+  return Reservation(this, reserve_raw(request));
+}
+
+std::string_view Client::limit_name(int index) const {
+  if (!s_ || !s_->policy_ok || index < 0 || static_cast<Word>(index) >= s_->policy.limit_count)
+    return {};
+  const Word(&words)[kNameWords] = s_->policy.limits[index].name;
+  const char* text = reinterpret_cast<const char*>(words);
+  return std::string_view(text, strnlen(text, sizeof words));
+}
+
+std::uint64_t Client::policy_generation() const { return s_ ? s_->policy_generation : 0; }
+
+Reservation& Reservation::operator=(Reservation&& o) noexcept {
+  if (this != &o) {
+    cancel();
+    client_ = o.client_;
+    decision_ = o.decision_;
+    o.client_ = nullptr;
+  }
+  return *this;
+}
+
+Settlement Reservation::commit(std::uint64_t input_tokens, std::uint64_t output_tokens) {
+  if (!live()) return {SettleError::kUnknownReservation, 0};
+  Settlement st = client_->commit(decision_.reservation_id, input_tokens, output_tokens);
+  if (st.error != SettleError::kInvalidArgument) client_ = nullptr;
+  return st;
+}
+
+Settlement Reservation::cancel() {
+  if (!live()) return {SettleError::kUnknownReservation, 0};
+  Settlement st = client_->cancel(decision_.reservation_id);
+  client_ = nullptr;
+  return st;
+}
+
+Extension Reservation::extend(std::uint64_t output_tokens) {
+  if (!live()) return {SettleError::kUnknownReservation, false, Reason::kNone, -1, 0};
+  return client_->extend(decision_.reservation_id, output_tokens);
+}
+
+}  // namespace sluice

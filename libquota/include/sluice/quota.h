@@ -1,0 +1,166 @@
+// Sluice client: admit or reject an LLM call against the limits a local
+// sluiced publishes in shared memory, in well under a microsecond.
+//
+//   auto client = sluice::Client::attach("sluice-demo");
+//   if (!client.ok()) { std::fprintf(stderr, "%s\n", client.status().message().c_str()); return 2; }
+//
+//   sluice::Attribute attrs[] = {{"team", "pricing"}, {"feature", "quote-agent"},
+//                                {"model", "gpt-4o"}};
+//   sluice::Reservation r = client->reserve({attrs, /*input_tokens=*/1200,
+//                                            /*max_output_tokens=*/800});
+//   if (!r.admitted()) {
+//     // r.decision().reason, client->limit_name(r.decision().limit_index),
+//     // r.decision().retry_after_ns say who said no and when to try again.
+//     return;
+//   }
+//   ... call the model ...
+//   r.commit(/*input_tokens=*/1180, /*output_tokens=*/412);  // settles the difference
+//
+// A Reservation that goes out of scope uncommitted is cancelled (refunded).
+// reserve / commit / cancel / extend never allocate, lock, throw or make a
+// system call. A Client belongs to one thread at a time: create one per
+// thread (attach costs a few microseconds). Reservations outlive neither
+// their Client nor, unless held with hold_for_ns, their process: the sidecar
+// settles the work of a process that died at its estimate, as abandoned.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct Attribute {
+  std::string_view name;   // "team", "feature", "user", "model", "api_key", ...
+  std::string_view value;  // the model is the attribute named "model"
+};
+
+struct CallRequest {
+  std::span<const Attribute> attributes;
+  std::uint64_t input_tokens = 0;       // estimate
+  std::uint64_t max_output_tokens = 0;  // the most the call may produce
+  // 0: held while this process lives. Otherwise the reservation is detached
+  // from the process and held this long (monotonic) until commit or cancel
+  // from any process; after that the sidecar settles it as abandoned.
+  std::uint64_t hold_for_ns = 0;
+};
+
+enum class Reason : std::uint8_t {
+  kNone = 0,
+  kRateLimited,
+  kBudgetExhausted,
+  kModelNotAllowed,
+  kUnknownModelPrice,
+  kTableFull,
+  kTooManyReservations,
+  kRequestTooLarge,  // more units than the limit's burst: can never pass
+  kTooManyLimits,    // the call matches more limits than a reservation holds
+  kNoPolicy,         // the sidecar has not published a policy
+  kPolicyStale,      // budget windows ran out: the sidecar stopped refreshing them
+  kInvalidArgument,
+};
+// The stable snake_case name ("rate_limited", "budget_exhausted", ...).
+const char* to_string(Reason r);
+
+struct Decision {
+  bool admitted = false;
+  Reason reason = Reason::kNone;
+  std::uint64_t reservation_id = 0;  // when admitted
+  int limit_index = -1;              // the limit that rejected, -1 when none
+  std::uint64_t retry_after_ns = 0;  // when rejected and known, else 0
+  std::uint32_t shadow_rejects = 0;  // shadow limits that would have rejected
+  std::uint64_t estimated_cost_nusd = 0;
+};
+
+enum class SettleError : std::uint8_t {
+  kNone = 0,
+  kUnknownReservation,  // never existed, already settled, or settled as abandoned
+  kInvalidArgument,     // token counts out of range
+  kNotReady,            // the client is not attached
+};
+const char* to_string(SettleError e);
+
+struct Settlement {
+  SettleError error = SettleError::kNone;
+  std::uint64_t cost_nusd = 0;  // actual cost of the call (commit)
+  bool ok() const { return error == SettleError::kNone; }
+};
+
+struct Extension {
+  SettleError error = SettleError::kNone;
+  bool admitted = false;  // false: the budget or rate is gone; stop the stream
+  Reason reason = Reason::kNone;
+  int limit_index = -1;
+  std::uint64_t retry_after_ns = 0;
+};
+
+class Reservation;
+struct ClientState;
+
+class Client {
+ public:
+  // Maps the segment `name` (as in the policy's segment.name) and registers
+  // this client. Errors name the cause and the fix: no such segment (is
+  // sluiced running?), permission denied (which group to join), incompatible
+  // layout version, segment not ready, registry full.
+  static Result<Client> attach(const std::string& segment_name);
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  // Debits every matching limit at the worst case (input + max output), all
+  // or nothing. The returned Reservation cancels itself unless committed.
+  Reservation reserve(const CallRequest& request);
+  // The same, returning the raw decision; settle with commit / cancel by id.
+  Decision reserve_raw(const CallRequest& request);
+
+  Settlement commit(std::uint64_t reservation_id, std::uint64_t input_tokens,
+                    std::uint64_t output_tokens);
+  Settlement cancel(std::uint64_t reservation_id);
+  // Debits `output_tokens` more on the token and cost limits of a live
+  // reservation, all or nothing; a refusal leaves the reservation as it was.
+  Extension extend(std::uint64_t reservation_id, std::uint64_t output_tokens);
+
+  // Name of limit `index` in the policy this client last saw ("" if none).
+  std::string_view limit_name(int index) const;
+  std::uint64_t policy_generation() const;
+
+ private:
+  explicit Client(std::unique_ptr<ClientState> state);
+  std::unique_ptr<ClientState> s_;
+};
+
+// RAII over one reservation: commit, cancel or extend it; dropping it
+// uncommitted cancels. Move-only.
+class Reservation {
+ public:
+  Reservation() = default;
+  Reservation(Client* client, const Decision& decision) : client_(client), decision_(decision) {}
+  Reservation(Reservation&& o) noexcept : client_(o.client_), decision_(o.decision_) {
+    o.client_ = nullptr;
+  }
+  Reservation& operator=(Reservation&& o) noexcept;
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+  ~Reservation() { cancel(); }
+
+  bool admitted() const { return decision_.admitted; }
+  const Decision& decision() const { return decision_; }
+  std::uint64_t id() const { return decision_.reservation_id; }
+
+  Settlement commit(std::uint64_t input_tokens, std::uint64_t output_tokens);
+  Settlement cancel();
+  Extension extend(std::uint64_t output_tokens);
+
+ private:
+  bool live() const { return client_ != nullptr && decision_.admitted; }
+  Client* client_ = nullptr;
+  Decision decision_;
+};
+
+}  // namespace sluice

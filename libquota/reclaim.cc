@@ -1,0 +1,118 @@
+#include "reclaim.h"
+
+#include <vector>
+
+#include "process.h"
+#include "segment_layout.h"
+#include "settle.h"
+
+namespace sluice {
+
+using namespace shm;  // NOLINT(google-build-using-namespace)
+
+namespace {
+
+// Takes a slot over for the sidecar: `st` -> SETTLING by the sidecar.
+bool take_over(ReservationSlot& r, Word st) {
+  return compare_exchange_strong(
+      r.state, st, make_state(state_seq(st), state_owner(st), kSidecarActor, kResSettling));
+}
+
+}  // namespace
+
+ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
+  ReclaimStats stats;
+  const Word n_clients = seg.client_count();
+  // gone[i] is registration i + 1: its process died or its Client detached.
+  std::vector<bool> gone(n_clients + 1, true);
+  for (Word i = 0; i < n_clients; ++i) {
+    const ClientSlot& c = seg.clients()[i];
+    const Word pid = load_acquire(c.pid);
+    if (pid == 0) continue;
+    gone[i + 1] = load_acquire(c.departed) != 0 ||
+                  !process_alive(static_cast<pid_t>(pid), load_relaxed(c.start_time));
+  }
+  std::vector<bool> referenced(n_clients + 1, false);
+  auto holder_gone = [&](Word who) { return who == kSidecarActor || who > n_clients || gone[who]; };
+
+  for (Word i = 0; i < seg.reservation_count(); ++i) {
+    ReservationSlot& r = seg.reservations()[i];
+    Word st = load_acquire(r.state);
+    const Word seq = state_seq(st);
+    switch (state_status(st)) {
+      case kResReserving:
+        if (!holder_gone(state_owner(st)) || !take_over(r, st)) break;
+        detail::settle_cells(seg, r, {0, 0, true});  // refund what was debited
+        detail::release_slot(r, seq);
+        ++stats.refunded_partial;
+        break;
+      case kResActive: {
+        const Word owner = state_owner(st);
+        const Word deadline = load_relaxed(r.deadline_ns);
+        const bool expired = owner == kNoOwner && deadline != 0 && now_ns > deadline;
+        if (!(owner != kNoOwner && holder_gone(owner)) && !expired) break;
+        if (!take_over(r, st)) break;
+        detail::release_slot(r, seq);  // charged at the estimate: cells stay as debited
+        ++stats.abandoned;
+        break;
+      }
+      case kResSettling: {
+        if (!holder_gone(state_actor(st)) || !take_over(r, st)) break;
+        const Word kind = load_acquire(r.settle_kind);
+        if (kind != 0) {
+          detail::settle_cells(
+              seg, r, {load_relaxed(r.actual_input), load_relaxed(r.actual_output), kind == 2});
+          ++stats.finished;
+        } else {
+          ++stats.abandoned;  // died before writing its usage: the estimate stands
+        }
+        detail::release_slot(r, seq);
+        break;
+      }
+      case kResExtending: {
+        if (!holder_gone(state_actor(st))) break;
+        const Word target = load_relaxed(r.extend_target);
+        const Word out = load_relaxed(r.est_output);
+        const Word back = make_state(seq, state_owner(st), 0, kResActive);
+        if (!compare_exchange_strong(r.state, st, make_state(seq, state_owner(st), kSidecarActor,
+                                                             kResExtending)))
+          break;
+        if (target > out) {
+          detail::refund_extension(seg, r, load_relaxed(r.extend_mask), target - out);
+          ++stats.extends_undone;
+        }
+        store_relaxed(r.extend_mask, 0);
+        store_relaxed(r.extend_target, 0);
+        store_release(r.state, back);
+        break;
+      }
+      default:
+        break;
+    }
+    // A registration still named by a live slot is not freed on this pass.
+    st = load_acquire(r.state);
+    if (state_status(st) != kResFree) {
+      if (state_owner(st) <= n_clients) referenced[state_owner(st)] = true;
+      if (state_actor(st) <= n_clients) referenced[state_actor(st)] = true;
+    }
+  }
+
+  SegmentHeader& h = seg.header();
+  const Word abandoned = stats.abandoned;
+  for (Word i = 0; i < n_clients; ++i) {
+    ClientSlot& c = seg.clients()[i];
+    if (load_acquire(c.pid) == 0 || !gone[i + 1] || referenced[i + 1]) continue;
+    fetch_add(h.admitted_departed, load_relaxed(c.admitted));
+    fetch_add(h.rejected_departed, load_relaxed(c.rejected));
+    store_relaxed(c.admitted, 0);
+    store_relaxed(c.rejected, 0);
+    store_relaxed(c.start_time, 0);
+    store_relaxed(c.departed, 0);
+    store_release(c.pid, 0);
+    ++stats.clients_freed;
+  }
+  if (abandoned != 0) fetch_add(h.abandoned_total, abandoned);
+  return stats;
+}
+
+}  // namespace sluice

@@ -1,0 +1,78 @@
+// A mapped Sluice segment, validated: the header's magic, version, ready
+// word and every region bound were checked against the mapping's size
+// before any accessor below can be called.
+//
+// The sidecar creates segments (create / reopen); clients and tools attach.
+// A SegmentMap owns its mapping; pointers from it live as long as it does.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "segment_layout.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct SegmentSizes {
+  std::uint64_t max_keys = 65536;
+  std::uint64_t max_reservations = 16384;
+  std::uint64_t audit_ring_bytes = 16ull << 20;
+};
+
+class SegmentMap {
+ public:
+  // Clients and tools: maps an existing, ready segment.
+  static Result<SegmentMap> attach(const std::string& name);
+  // Sidecar: creates a new segment (fails if one exists). Mode 0660; when
+  // `group` is not empty the segment is given to that group.
+  static Result<SegmentMap> create(const std::string& name, const SegmentSizes& sizes,
+                                   const std::string& group);
+  // Sidecar: reopens an existing segment if it has this layout and sizes.
+  static Result<SegmentMap> reopen(const std::string& name, const SegmentSizes& sizes);
+  static bool exists(const std::string& name);
+  static Status remove(const std::string& name);
+
+  SegmentMap();  // maps nothing; assign the result of attach / create
+  SegmentMap(SegmentMap&&) noexcept;
+  SegmentMap& operator=(SegmentMap&&) noexcept;
+  ~SegmentMap();
+
+  shm::SegmentHeader& header() const { return *header_; }
+  shm::CompiledPolicy& policy_slot(int i) const;
+  shm::KeySlot* keys() const { return keys_; }
+  std::uint64_t key_capacity() const { return key_capacity_; }
+  shm::ReservationSlot* reservations() const { return reservations_; }
+  std::uint64_t reservation_count() const { return reservation_count_; }
+  shm::ClientSlot* clients() const { return clients_; }
+  std::uint64_t client_count() const { return client_count_; }
+  std::uint8_t* audit() const { return audit_; }
+  std::uint64_t audit_bytes() const { return audit_bytes_; }
+  std::uint64_t size() const { return size_; }
+  const std::string& name() const { return name_; }
+
+  // Bytes a segment with these sizes takes.
+  static std::uint64_t bytes_for(const SegmentSizes& sizes);
+  // Key-table slots for max_keys keys (load factor at most 0.8).
+  static std::uint64_t key_capacity_for(std::uint64_t max_keys);
+
+ private:
+  struct Mapping;
+  Status bind(bool require_ready);
+
+  std::unique_ptr<Mapping> mapping_;
+  std::string name_;
+  std::uint64_t size_ = 0;
+  shm::SegmentHeader* header_ = nullptr;
+  shm::KeySlot* keys_ = nullptr;
+  std::uint64_t key_capacity_ = 0;
+  shm::ReservationSlot* reservations_ = nullptr;
+  std::uint64_t reservation_count_ = 0;
+  shm::ClientSlot* clients_ = nullptr;
+  std::uint64_t client_count_ = 0;
+  std::uint8_t* audit_ = nullptr;
+  std::uint64_t audit_bytes_ = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,175 @@
+#include "sidecar.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "clock.h"
+#include "policy_compiler.h"
+#include "policy_publisher.h"
+#include "process.h"
+
+namespace sluice {
+
+std::string sidecar_lock_path(const std::string& segment_name) {
+  return "/dev/shm/" + segment_name + ".sluiced.lock";
+}
+
+namespace {
+
+SegmentSizes sizes_of(const Policy& p) {
+  return {p.segment.max_keys, p.segment.max_reservations, p.segment.audit_ring_bytes};
+}
+
+// Takes the segment's lock (released by the kernel when this process dies).
+Result<int> take_lock(const std::string& segment) {
+  const std::string path = sidecar_lock_path(segment);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+  if (fd < 0) {
+    return Status(ErrorCode::kPermissionDenied,
+                  "cannot open " + path + ": " + std::strerror(errno) +
+                      "; run sluiced as the segment's owner or group");
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    const std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
+    return Status(ErrorCode::kAlreadyRunning,
+                  "another sluiced (pid " + pid + ") is running on segment '" + segment +
+                      "'; stop it (kill " + pid + ") or use another segment.name");
+  }
+  const std::string me = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    // The pid in the lock file is only for the message above.
+  }
+  return fd;
+}
+
+void publish_clock(shm::SegmentHeader& h) {
+  const std::uint64_t mono = monotonic_ns();
+  const std::uint64_t wall = realtime_ns();
+  shm::store_relaxed(h.wall_offset_ns, wall - mono);
+  shm::store_release(h.heartbeat_ns, mono);
+}
+
+}  // namespace
+
+Sidecar::Sidecar(Sidecar&& o) noexcept
+    : policy_path_(std::move(o.policy_path_)),
+      policy_(std::move(o.policy_)),
+      seg_(std::move(o.seg_)),
+      lock_fd_(o.lock_fd_),
+      reopened_(o.reopened_),
+      refresh_due_(o.refresh_due_),
+      reclaimed_(o.reclaimed_) {
+  o.lock_fd_ = -1;
+}
+
+Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
+  if (this != &o) {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    policy_path_ = std::move(o.policy_path_);
+    policy_ = std::move(o.policy_);
+    seg_ = std::move(o.seg_);
+    lock_fd_ = o.lock_fd_;
+    reopened_ = o.reopened_;
+    refresh_due_ = o.refresh_due_;
+    reclaimed_ = o.reclaimed_;
+    o.lock_fd_ = -1;
+  }
+  return *this;
+}
+
+Sidecar::~Sidecar() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Result<Sidecar> Sidecar::start(const std::string& policy_path) {
+  Result<Policy> policy = load_policy_file(policy_path);
+  if (!policy.ok()) return policy.status();
+  Sidecar s;
+  s.policy_path_ = policy_path;
+  s.policy_ = std::move(policy.value());
+  const std::string& name = s.policy_.segment.name;
+
+  Result<int> lock = take_lock(name);
+  if (!lock.ok()) return lock.status();
+  s.lock_fd_ = lock.value();
+
+  const SegmentSizes sizes = sizes_of(s.policy_);
+  if (SegmentMap::exists(name)) {
+    Result<SegmentMap> old = SegmentMap::reopen(name, sizes);
+    if (old.ok()) {
+      s.seg_ = std::move(old.value());
+      s.reopened_ = true;
+    } else if (old.status().code() == ErrorCode::kNotReady) {
+      // A sidecar died while creating it: nothing in it can matter.
+      if (Status rm = SegmentMap::remove(name); !rm.ok()) return rm;
+    } else {
+      return old.status();
+    }
+  }
+  if (!s.reopened_) {
+    Result<SegmentMap> fresh = SegmentMap::create(name, sizes, s.policy_.segment.group);
+    if (!fresh.ok()) return fresh.status();
+    s.seg_ = std::move(fresh.value());
+  }
+  shm::SegmentHeader& h = s.seg_.header();
+  shm::store_relaxed(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
+  shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
+  publish_clock(h);
+  if (Status p = s.publish(); !p.ok()) return p;
+  s.tick();
+  return s;
+}
+
+Status Sidecar::publish() {
+  const std::int64_t now = static_cast<std::int64_t>(::time(nullptr));
+  Result<std::uint64_t> gen = publish_policy(seg_, policy_, now);
+  if (!gen.ok()) return gen.status();
+  const shm::CompiledPolicy& live = seg_.policy_slot(static_cast<int>(gen.value() & 1));
+  refresh_due_ = window_refresh_due(live);
+  return Status::Ok();
+}
+
+void Sidecar::tick() {
+  shm::SegmentHeader& h = seg_.header();
+  publish_clock(h);
+  const ReclaimStats r = reclaim(seg_, monotonic_ns());
+  reclaimed_.abandoned += r.abandoned;
+  reclaimed_.refunded_partial += r.refunded_partial;
+  reclaimed_.finished += r.finished;
+  reclaimed_.extends_undone += r.extends_undone;
+  reclaimed_.clients_freed += r.clients_freed;
+  if (static_cast<std::int64_t>(::time(nullptr)) >= refresh_due_) (void)publish();
+}
+
+Status Sidecar::reload() {
+  Result<Policy> next = load_policy_file(policy_path_);
+  if (!next.ok()) return next.status();
+  if (next->segment.name != policy_.segment.name) {
+    return Status(ErrorCode::kInvalidArgument,
+                  policy_path_ + ": segment.name changed from '" + policy_.segment.name +
+                      "' to '" + next->segment.name +
+                      "'; a running sluiced keeps its segment: restart it to move");
+  }
+  Policy previous = std::move(policy_);
+  policy_ = std::move(next.value());
+  if (Status s = publish(); !s.ok()) {
+    policy_ = std::move(previous);
+    return s;
+  }
+  return Status::Ok();
+}
+
+void Sidecar::stop() {
+  shm::store_release(seg_.header().sidecar_pid, 0);
+  shm::store_relaxed(seg_.header().sidecar_start_time, 0);
+}
+
+}  // namespace sluice
