@@ -22,7 +22,7 @@ date::local_days window_first_day(Period period, date::local_days d) {
   if (period == Period::kWeek) return d - (date::weekday(d) - date::Monday);
   if (period == Period::kMonth) {
     const date::year_month_day ymd(d);
-    return date::local_days(ymd.year() / ymd.month() / 1);
+    return date::local_days{ymd.year() / ymd.month() / 1};
   }
   return d;
 }
@@ -31,7 +31,7 @@ date::local_days next_window_first_day(Period period, date::local_days d) {
   if (period == Period::kWeek) return d + date::weeks(1);
   if (period == Period::kMonth) {
     const date::year_month_day ymd(d);
-    return date::local_days(ymd.year() / ymd.month() / 1 + date::months(1));
+    return date::local_days{ymd.year() / ymd.month() / 1 + date::months(1)};
   }
   return d + date::days(1);
 }

@@ -112,7 +112,7 @@ std::string quoted(std::string_view s) {
   constexpr std::size_t kMaxShown = 40;
   std::string out = "'";
   for (std::size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const auto c = static_cast<unsigned char>(s[i]);
     out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
   }
   if (s.size() > kMaxShown) out += "...";

@@ -109,9 +109,12 @@ int main(int argc, char** argv) {
   sluice::Result<sluice::Sidecar> started = sluice::Sidecar::start(config);
   if (!started.ok()) {
     const std::string line = "sluiced: " + started.status().message();
-    if (foreground) std::fprintf(stderr, "%s\n", line.c_str());
-    log_line(started.status().message());
-    report(status_fd, line);
+    if (foreground) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    } else {
+      log_line(started.status().message());
+      report(status_fd, line);
+    }
     return 2;
   }
   sluice::Sidecar& sidecar = started.value();

@@ -1,0 +1,65 @@
+// A read-only view of a Sluice segment for tools (the `sluice` CLI, metrics
+// exporters): what the sidecar is doing and what every live cell holds.
+//
+//   sluice::Result<sluice::SegmentStatus> st = sluice::read_status("sluice-demo");
+//   if (!st.ok()) { std::fprintf(stderr, "%s\n", st.status().message().c_str()); return 2; }
+//   std::printf("%llu keys\n", static_cast<unsigned long long>(st->keys_used));
+//
+// Both calls map the segment, copy what they need word by word and unmap it;
+// they never register a client and never write a shared word. Every count
+// read from the segment is bounds-checked. The figures are a snapshot taken
+// while clients keep running, so totals may be off by calls in flight.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct SegmentStatus {
+  std::string segment;
+  // A sidecar pid is set, its heartbeat is under 2 s old and the process is alive.
+  bool sidecar_alive = false;
+  std::uint64_t pid = 0;  // the sidecar's pid as the header has it (0 = stopped)
+  std::uint64_t heartbeat_age_ms = 0;
+  std::uint64_t policy_generation = 0;  // 0 = no policy published yet
+  std::uint64_t keys_used = 0;
+  std::uint64_t keys_capacity = 0;  // the header's max_keys
+  std::uint64_t reservations_in_flight = 0;
+  std::uint64_t reservations_capacity = 0;
+  std::uint64_t admitted_total = 0;  // departed clients + every registered client
+  std::uint64_t rejected_total = 0;
+  std::uint64_t abandoned_total = 0;  // reservations the sidecar settled at their estimate
+  std::uint64_t clients_attached = 0;
+  std::uint64_t segment_bytes = 0;
+};
+
+// One live cell: a key of a limit in the current policy.
+struct KeyRow {
+  std::string limit;       // the limit's name
+  std::string attributes;  // matched attributes, "feature=quote-agent,team=pricing"
+  std::string window;      // budgets: window start, ISO-8601 UTC; rates: "rolling"
+  std::string unit;        // requests | tokens | input_tokens | output_tokens | usd
+  bool rate = false;
+  bool shadow = false;
+  std::uint64_t window_start_unix = 0;  // budgets
+  // In units of `unit`; usd in nano-dollars. Rates: units in the bucket now,
+  // out of `limit` = the burst. Budgets: units spent this window, out of the budget.
+  std::uint64_t used = 0;
+  std::uint64_t limit_value = 0;
+  std::uint64_t remaining = 0;  // limit - used, at least 0
+  std::uint64_t admitted = 0;
+  std::uint64_t rejected = 0;
+};
+
+// Liveness, policy generation, table use and call totals of `segment`.
+Result<SegmentStatus> read_status(const std::string& segment);
+
+// Every live cell of the current policy, in key-table order. Budget cells of
+// past windows are left out unless `all_windows`.
+Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windows = false);
+
+}  // namespace sluice

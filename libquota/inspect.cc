@@ -1,0 +1,256 @@
+// Read-only inspection of a segment: a snapshot of the header, the client
+// registry and the reservation slots, and the key table decoded against a
+// private copy of the published policy. Never writes a shared word.
+#include "sluice/inspect.h"
+
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+
+#include "clock.h"
+#include "process.h"
+#include "segment.h"
+#include "segment_layout.h"
+
+namespace sluice {
+
+using shm::Word;
+using namespace shm;  // NOLINT(google-build-using-namespace): the layout's names read best bare
+
+namespace {
+
+constexpr std::uint64_t kHeartbeatFreshNs = 2'000'000'000ull;
+
+// ---------------------------------------------------------------------------
+// Status
+
+bool sidecar_alive(const SegmentHeader& h, std::uint64_t now_ns, std::uint64_t* age_ms) {
+  const Word pid = load_acquire(h.sidecar_pid);
+  const Word beat = load_acquire(h.heartbeat_ns);
+  const Word age = now_ns > beat ? now_ns - beat : 0;
+  *age_ms = beat == 0 ? 0 : age / 1'000'000ull;
+  if (pid == 0 || beat == 0 || age > kHeartbeatFreshNs) return false;
+  if (pid > static_cast<Word>(INT32_MAX)) return false;
+  return process_alive(static_cast<pid_t>(pid), load_relaxed(h.sidecar_start_time));
+}
+
+void count_clients(const SegmentMap& seg, SegmentStatus& st) {
+  for (Word i = 0; i < seg.client_count(); ++i) {
+    const ClientSlot& c = seg.clients()[i];
+    const Word pid = load_acquire(c.pid);
+    if (pid == 0) continue;
+    st.admitted_total += load_relaxed(c.admitted);
+    st.rejected_total += load_relaxed(c.rejected);
+    const bool departed = load_relaxed(c.departed) != 0;
+    if (!departed && pid <= static_cast<Word>(INT32_MAX) &&
+        process_alive(static_cast<pid_t>(pid), load_relaxed(c.start_time))) {
+      ++st.clients_attached;
+    }
+  }
+}
+
+std::uint64_t count_in_flight(const SegmentMap& seg) {
+  std::uint64_t n = 0;
+  for (Word i = 0; i < seg.reservation_count(); ++i) {
+    if (state_status(load_relaxed(seg.reservations()[i].state)) != kResFree) ++n;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Policy: a private copy of the published slot, taken under its seqlock.
+
+bool copy_policy(const CompiledPolicy& src, CompiledPolicy& dst) {
+  const Word before = load_acquire(src.write_seq);
+  if (before & 1) return false;
+  const Word* from = reinterpret_cast<const Word*>(&src);
+  Word* to = reinterpret_cast<Word*>(&dst);
+  for (std::size_t i = 0; i < sizeof(CompiledPolicy) / sizeof(Word); ++i) {
+    to[i] = load_relaxed(from[i]);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return load_relaxed(src.write_seq) == before;
+}
+
+// Every count the decoder below indexes with is in range.
+bool policy_valid(const CompiledPolicy& p) {
+  if (p.limit_count > kMaxLimits || p.model_count > kMaxModels) return false;
+  for (Word i = 0; i < p.limit_count; ++i) {
+    const CompiledLimit& l = p.limits[i];
+    if (l.term_count > kMaxMatchTerms || l.window_count > kWindowTable) return false;
+    if (l.kind < kKindRate || l.kind > kKindModelAccess) return false;
+    if (l.kind == kKindRate && l.emission_ns == 0) return false;
+  }
+  return true;
+}
+
+Result<std::unique_ptr<CompiledPolicy>> current_policy(const SegmentMap& seg) {
+  const std::string& name = seg.name();
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const Word generation = load_acquire(seg.header().policy_generation);
+    if (generation == 0) {
+      return Status(ErrorCode::kNotReady, "segment '" + name +
+                                              "' has no policy published yet; wait for sluiced "
+                                              "to finish starting, or check its log");
+    }
+    auto copy = std::make_unique<CompiledPolicy>();
+    if (!copy_policy(seg.policy_slot(static_cast<int>(generation & 1)), *copy)) continue;
+    if (copy->generation != generation) continue;  // republished while we copied
+    if (!policy_valid(*copy)) break;
+    return copy;
+  }
+  return Status(ErrorCode::kIncompatible, "segment '" + name +
+                                              "' holds a policy that cannot be read (being "
+                                              "rewritten, or corrupt); retry, or restart sluiced");
+}
+
+// ---------------------------------------------------------------------------
+// Key rows
+
+template <int N>
+std::string text_of(const Word (&words)[N]) {
+  char buf[N * 8];
+  std::memcpy(buf, words, sizeof buf);
+  return std::string(buf, strnlen(buf, sizeof buf));
+}
+
+const char* unit_of(Word measure) {
+  switch (measure) {
+    case kMeasureRequests: return "requests";
+    case kMeasureTokens: return "tokens";
+    case kMeasureInputTokens: return "input_tokens";
+    case kMeasureOutputTokens: return "output_tokens";
+    case kMeasureNanoUsd: return "usd";
+  }
+  return "units";
+}
+
+std::string iso_utc(std::uint64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm;
+  if (::gmtime_r(&t, &tm) == nullptr) return std::to_string(unix_seconds);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+// "team=pricing,feature=quote-agent" from the limit's attribute names and the
+// key's label (values joined by '|'; the last value takes what is left).
+std::string attributes_of(const CompiledLimit& limit, const KeySlot& key) {
+  char label[sizeof(key.label)];
+  const std::string_view values(label, load_text(key.label, label));
+  std::string out;
+  std::size_t at = 0;
+  for (Word t = 0; t < limit.term_count; ++t) {
+    std::size_t end = t + 1 == limit.term_count ? std::string_view::npos : values.find('|', at);
+    if (end == std::string_view::npos) end = values.size();
+    if (t > 0) out += ',';
+    out += text_of(limit.term_attr_name[t]);
+    out += '=';
+    if (at <= values.size()) out += values.substr(at, end - at);
+    at = end + 1;
+  }
+  return out;
+}
+
+// The start of the budget window containing `wall_s`, as the engine picks it.
+Word current_window(const CompiledLimit& l, Word wall_s) {
+  if (l.window_count == 0) return 0;
+  Word w = 0;
+  while (w + 1 < l.window_count && l.window_start[w + 1] <= wall_s) ++w;
+  return l.window_start[w];
+}
+
+void fill_rate(const CompiledLimit& l, Word tat, Word now_ns, KeyRow& row) {
+  const Word ahead = tat > now_ns ? tat - now_ns : 0;
+  row.rate = true;
+  row.window = "rolling";
+  row.used = ahead / l.emission_ns + (ahead % l.emission_ns != 0 ? 1 : 0);
+  row.limit_value = l.burst;
+}
+
+void fill_budget(const CompiledLimit& l, Word value, Word window_start, KeyRow& row) {
+  row.window_start_unix = window_start;
+  row.window = iso_utc(window_start);
+  row.used = value;
+  row.limit_value = l.budget;
+}
+
+KeyRow row_for(const CompiledLimit& l, const KeySlot& key, Word now_ns) {
+  KeyRow row;
+  row.limit = text_of(l.name);
+  row.attributes = attributes_of(l, key);
+  row.unit = unit_of(l.measure);
+  row.shadow = (l.flags & kFlagShadow) != 0;
+  const Word value = load_relaxed(key.value);
+  if (l.kind == kKindRate) {
+    fill_rate(l, value, now_ns, row);
+  } else {
+    fill_budget(l, value, load_relaxed(key.window_start), row);
+  }
+  row.remaining = row.limit_value > row.used ? row.limit_value - row.used : 0;
+  row.admitted = load_relaxed(key.admitted);
+  row.rejected = load_relaxed(key.rejected);
+  return row;
+}
+
+Word wall_seconds(const SegmentHeader& h, Word now_ns) {
+  const Word offset = load_relaxed(h.wall_offset_ns);
+  return (offset != 0 ? now_ns + offset : realtime_ns()) / 1'000'000'000ull;
+}
+
+}  // namespace
+
+Result<SegmentStatus> read_status(const std::string& segment) {
+  Result<SegmentMap> seg = SegmentMap::attach(segment);
+  if (!seg.ok()) return seg.status();
+  const SegmentHeader& h = seg->header();
+  SegmentStatus st;
+  st.segment = segment;
+  st.sidecar_alive = sidecar_alive(h, monotonic_ns(), &st.heartbeat_age_ms);
+  st.pid = load_acquire(h.sidecar_pid);
+  st.policy_generation = load_acquire(h.policy_generation);
+  st.keys_used = load_relaxed(h.keys_used);
+  st.keys_capacity = load_relaxed(h.max_keys);
+  st.reservations_in_flight = count_in_flight(seg.value());
+  st.reservations_capacity = seg->reservation_count();
+  st.admitted_total = load_relaxed(h.admitted_departed);
+  st.rejected_total = load_relaxed(h.rejected_departed);
+  st.abandoned_total = load_relaxed(h.abandoned_total);
+  count_clients(seg.value(), st);
+  st.segment_bytes = seg->size();
+  return st;
+}
+
+Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windows) {
+  Result<SegmentMap> seg = SegmentMap::attach(segment);
+  if (!seg.ok()) return seg.status();
+  Result<std::unique_ptr<CompiledPolicy>> policy = current_policy(seg.value());
+  if (!policy.ok()) return policy.status();
+  const CompiledPolicy& p = *policy.value();
+  std::unordered_map<Word, const CompiledLimit*> by_identity;
+  for (Word i = 0; i < p.limit_count; ++i) by_identity.emplace(p.limits[i].identity, &p.limits[i]);
+
+  const Word now_ns = monotonic_ns();
+  const Word wall_s = wall_seconds(seg->header(), now_ns);
+  std::vector<KeyRow> rows;
+  for (Word i = 0; i < seg->key_capacity(); ++i) {
+    const KeySlot& k = seg->keys()[i];
+    if (load_acquire(k.hash) == 0) continue;
+    const Word identity = load_acquire(k.identity);
+    const auto limit = identity == 0 ? by_identity.end() : by_identity.find(identity);
+    if (limit == by_identity.end()) continue;
+    const CompiledLimit& l = *limit->second;
+    if (l.kind == kKindBudget && !all_windows &&
+        load_relaxed(k.window_start) < current_window(l, wall_s)) {
+      continue;
+    }
+    rows.push_back(row_for(l, k, now_ns));
+  }
+  return rows;
+}
+
+}  // namespace sluice
