@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   const long max_calls = std::atol(arg(argc, argv, "--max-calls", "10000"));
   const long pace_ms = std::atol(arg(argc, argv, "--pace-ms", "20"));
   if (max_calls <= 0 || pace_ms < 0) {
-    std::fprintf(stderr, "pricing_agent: --max-calls must be positive and --pace-ms not negative\n");
+    std::fprintf(stderr,
+                 "pricing_agent: --max-calls must be positive and --pace-ms not negative\n");
     return 2;
   }
   sluice::Result<sluice::Client> client = sluice::Client::attach(segment);
@@ -45,10 +46,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pricing_agent: %s\n", client.status().message().c_str());
     return 2;
   }
-  const sluice::Attribute attrs[] = {{"team", "pricing"},
-                                     {"feature", "quote-agent"},
-                                     {"user", "agent-7"},
-                                     {"model", "gpt-4o"}};
+  const sluice::Attribute attrs[] = {
+      {"team", "pricing"}, {"feature", "quote-agent"}, {"user", "agent-7"}, {"model", "gpt-4o"}};
   std::uint64_t spent_nusd = 0;
   long calls = 0, cut_off = 0, rate_waits = 0;
   const char* stop = "max calls reached";
@@ -80,7 +79,8 @@ int main(int argc, char** argv) {
     ++calls;
     if (pace_ms > 0) sleep_ms(pace_ms);
   }
-  std::printf("pricing_agent: calls=%ld spent=$%.6f streams_cut_off=%ld rate_waits=%ld stopped=%s\n",
-              calls, static_cast<double>(spent_nusd) / 1e9, cut_off, rate_waits, stop);
+  std::printf(
+      "pricing_agent: calls=%ld spent=$%.6f streams_cut_off=%ld rate_waits=%ld stopped=%s\n", calls,
+      static_cast<double>(spent_nusd) / 1e9, cut_off, rate_waits, stop);
   return 0;
 }

@@ -57,10 +57,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "service_loop: %s\n", client.status().message().c_str());
     return 2;
   }
-  const sluice::Attribute attrs[] = {{"team", team},
-                                     {"feature", "autocomplete"},
-                                     {"user", "u-1042"},
-                                     {"model", "gpt-4o-mini"}};
+  const sluice::Attribute attrs[] = {
+      {"team", team}, {"feature", "autocomplete"}, {"user", "u-1042"}, {"model", "gpt-4o-mini"}};
   std::vector<std::uint32_t> latency_ns;
   latency_ns.reserve(static_cast<std::size_t>(seconds * rps) + 16);
   std::map<std::string, int> rejected;
@@ -83,7 +81,9 @@ int main(int argc, char** argv) {
     if (next > t) sleep_ns(next - t);
   }
   std::sort(latency_ns.begin(), latency_ns.end());
-  auto pct = [&](double p) { return latency_ns[static_cast<std::size_t>(p * (latency_ns.size() - 1))]; };
+  auto pct = [&](double p) {
+    return latency_ns[static_cast<std::size_t>(p * (latency_ns.size() - 1))];
+  };
   std::printf("service_loop: team=%s admitted=%d", team.c_str(), admitted);
   for (const auto& [reason, n] : rejected) std::printf(" rejected[%s]=%d", reason.c_str(), n);
   std::printf(" decision_p50=%uns p99=%uns\n", pct(0.50), pct(0.99));

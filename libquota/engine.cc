@@ -1,8 +1,9 @@
 // The hot path: reserve, commit, cancel, extend. Read it top to bottom.
 //
-// reserve: match the call against the policy, find (or insert) each matched
-// cell in the key table, check every cell with one load (the reject path
-// ends here, having written nothing but counters), then claim a reservation
+// reserve: match the call against the policy (model access and prices
+// first), find (or insert) each matched cell in the key table, check every
+// cell with one load (the reject path ends here, having written nothing but
+// counters), then claim a reservation
 // slot and debit each cell with a CAS, all or nothing. commit / cancel move
 // every debited cell from the estimate to the actual usage with one
 // fetch_add each. No allocation, lock, exception, system call (the clock is
@@ -31,7 +32,8 @@ struct ClientState {
   explicit ClientState(SegmentMap mapped) : seg(std::move(mapped)) {}
   SegmentMap seg;
   Word seed = 0;
-  Word me = 0;  // registry index + 1
+  Word model_attr_hash = 0;  // hash of the attribute name "model"
+  Word me = 0;               // registry index + 1
   Word cursor = 0;
   Word policy_generation = 0;
   bool policy_ok = false;
@@ -40,28 +42,44 @@ struct ClientState {
 
 const char* to_string(Reason r) {
   switch (r) {
-    case Reason::kNone: return "none";
-    case Reason::kRateLimited: return "rate_limited";
-    case Reason::kBudgetExhausted: return "budget_exhausted";
-    case Reason::kModelNotAllowed: return "model_not_allowed";
-    case Reason::kUnknownModelPrice: return "unknown_model_price";
-    case Reason::kTableFull: return "table_full";
-    case Reason::kTooManyReservations: return "too_many_reservations";
-    case Reason::kRequestTooLarge: return "request_too_large";
-    case Reason::kTooManyLimits: return "too_many_limits";
-    case Reason::kNoPolicy: return "no_policy";
-    case Reason::kPolicyStale: return "policy_stale";
-    case Reason::kInvalidArgument: return "invalid_argument";
+    case Reason::kNone:
+      return "none";
+    case Reason::kRateLimited:
+      return "rate_limited";
+    case Reason::kBudgetExhausted:
+      return "budget_exhausted";
+    case Reason::kModelNotAllowed:
+      return "model_not_allowed";
+    case Reason::kUnknownModelPrice:
+      return "unknown_model_price";
+    case Reason::kTableFull:
+      return "table_full";
+    case Reason::kTooManyReservations:
+      return "too_many_reservations";
+    case Reason::kRequestTooLarge:
+      return "request_too_large";
+    case Reason::kTooManyLimits:
+      return "too_many_limits";
+    case Reason::kNoPolicy:
+      return "no_policy";
+    case Reason::kPolicyStale:
+      return "policy_stale";
+    case Reason::kInvalidArgument:
+      return "invalid_argument";
   }
   return "unknown";
 }
 
 const char* to_string(SettleError e) {
   switch (e) {
-    case SettleError::kNone: return "ok";
-    case SettleError::kUnknownReservation: return "unknown_reservation";
-    case SettleError::kInvalidArgument: return "invalid_argument";
-    case SettleError::kNotReady: return "not_attached";
+    case SettleError::kNone:
+      return "ok";
+    case SettleError::kUnknownReservation:
+      return "unknown_reservation";
+    case SettleError::kInvalidArgument:
+      return "invalid_argument";
+    case SettleError::kNotReady:
+      return "not_attached";
   }
   return "unknown";
 }
@@ -81,11 +99,16 @@ std::uint64_t cost_nusd(std::uint64_t input, std::uint64_t output, std::uint64_t
 std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t input_pusd,
                         std::uint64_t output_pusd) {
   switch (measure) {
-    case kMeasureRequests: return u.cancelled ? 0 : 1;
-    case kMeasureTokens: return u.input + u.output;
-    case kMeasureInputTokens: return u.input;
-    case kMeasureOutputTokens: return u.output;
-    case kMeasureNanoUsd: return cost_nusd(u.input, u.output, input_pusd, output_pusd);
+    case kMeasureRequests:
+      return u.cancelled ? 0 : 1;
+    case kMeasureTokens:
+      return u.input + u.output;
+    case kMeasureInputTokens:
+      return u.input;
+    case kMeasureOutputTokens:
+      return u.output;
+    case kMeasureNanoUsd:
+      return cost_nusd(u.input, u.output, input_pusd, output_pusd);
   }
   return 0;
 }
@@ -179,7 +202,8 @@ bool policy_valid(const CompiledPolicy& p) {
     const CompiledLimit& l = p.limits[i];
     if (l.term_count > kMaxMatchTerms || l.allowed_count > kMaxAllowedModels) return false;
     if (l.kind == kKindRate && (l.emission_ns == 0 || l.capacity_ns < l.emission_ns)) return false;
-    if (l.kind == kKindBudget && (l.window_count < 2 || l.window_count > kWindowTable)) return false;
+    if (l.kind == kKindBudget && (l.window_count < 2 || l.window_count > kWindowTable))
+      return false;
     if (l.kind < kKindRate || l.kind > kKindModelAccess) return false;
     if (l.kind != kKindModelAccess && (l.measure < kMeasureRequests || l.measure > kMeasureNanoUsd))
       return false;
@@ -221,7 +245,11 @@ struct CellPlan {
   Word capacity = 0;  // rates: capacity_ns; budgets: units per window
   Word debit = 0;     // rates: nanoseconds; budgets: units
   Word window_end_ns = 0;
-  bool skip = false;  // a shadow limit that would reject: not debited
+  Word window = 0;  // budgets: window start (unix seconds)
+  Word identity = 0;
+  Word hash = 0;
+  Word n_matched = 0;
+  std::string_view matched[kMaxMatchTerms];
 };
 
 // Finds the slot of `hash`, claiming an empty one if the key is new. Returns
@@ -292,7 +320,8 @@ inline bool cell_admits(const CellPlan& c, Word value, Word now, Word* next, Wor
 }
 
 Reason reject_reason(const CellPlan& c) {
-  if (c.kind == kKindRate) return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kRateLimited;
+  if (c.kind == kKindRate)
+    return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kRateLimited;
   return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kBudgetExhausted;
 }
 
@@ -330,13 +359,12 @@ Decision Client::reserve_raw(const CallRequest& req) {
   }
   const CompiledPolicy& p = s.policy;
   const Word now = monotonic_ns();
-  const Word wall_s =
-      (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+  const Word wall_s = (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
 
   // Hash the call's attributes once.
   Word name_hash[kMaxAttributes], value_hash[kMaxAttributes];
   Word model_hash = 0;
-  const Word model_name = hash_text(s.seed, "model");
+  const Word model_name = s.model_attr_hash;
   for (std::size_t a = 0; a < n_attrs; ++a) {
     name_hash[a] = hash_text(s.seed, req.attributes[a].name);
     value_hash[a] = hash_text(s.seed, req.attributes[a].value);
@@ -355,7 +383,8 @@ Decision Client::reserve_raw(const CallRequest& req) {
   const detail::Usage est{req.input_tokens, req.max_output_tokens, false};
   d.estimated_cost_nusd = priced ? detail::cost_nusd(est.input, est.output, in_p, out_p) : 0;
 
-  // Phase 1: match every limit, locate its cell, check it with one load.
+  // Phase 1: match every limit and plan its cell. Model access and prices
+  // are settled here, before any key is inserted for a call that fails them.
   CellPlan plan[kMaxCellsPerReservation];
   Word n_cells = 0;
   for (Word li = 0; li < p.limit_count; ++li) {
@@ -396,48 +425,60 @@ Decision Client::reserve_raw(const CallRequest& req) {
     }
     if (n_cells == kMaxCellsPerReservation) return reject(Reason::kTooManyLimits, limit, 0);
 
-    CellPlan& c = plan[n_cells];
+    CellPlan& c = plan[n_cells++];
     c.limit = limit;
     c.kind = L.kind;
     c.measure = L.measure;
     c.flags = L.flags;
+    c.identity = L.identity;
     const Word units = detail::units_for(L.measure, est, in_p, out_p);
-    Word window = 0;
     if (L.kind == kKindRate) {
       c.emission_ns = L.emission_ns;
       c.capacity = L.capacity_ns;
       c.debit = units * L.emission_ns;
-      if (units != 0 && c.debit / units != L.emission_ns) c.debit = ~Word{0};  // overflow: too large
+      if (units != 0 && c.debit / units != L.emission_ns)
+        c.debit = ~Word{0};  // overflow: too large
     } else {
       Word w = 0;
       while (w + 1 < L.window_count && L.window_start[w + 1] <= wall_s) ++w;
       if (w + 1 >= L.window_count) return reject(Reason::kPolicyStale, limit, 0);
-      window = L.window_start[w];
+      c.window = L.window_start[w];
       c.capacity = L.budget;
       c.debit = units;
       c.window_end_ns = (L.window_start[w + 1] - wall_s) * 1'000'000'000ull;
     }
     key_words[0] = L.identity;
-    key_words[1] = window;
-    const Word hash = hash_words(s.seed, key_words, 2 + static_cast<int>(L.term_count));
-    c.key = find_or_insert(s.seg, hash, &c.key_index, L.identity, window, matched, L.term_count);
-    if (c.key == nullptr) return reject(Reason::kTableFull, limit, 0);
+    key_words[1] = c.window;
+    c.hash = hash_words(s.seed, key_words, 2 + static_cast<int>(L.term_count));
+    c.n_matched = L.term_count;
+    for (Word t = 0; t < L.term_count; ++t) c.matched[t] = matched[t];
+  }
 
+  // Phase 2: locate each cell (inserting new keys) and check it with one
+  // load. The reject path ends here, having written only counters.
+  Word kept = 0;
+  for (Word i = 0; i < n_cells; ++i) {
+    CellPlan& c = plan[i];
+    c.key =
+        find_or_insert(s.seg, c.hash, &c.key_index, c.identity, c.window, c.matched, c.n_matched);
+    if (c.key == nullptr) return reject(Reason::kTableFull, c.limit, 0);
     Word next = 0, retry = 0;
     if (!cell_admits(c, load_relaxed(c.key->value), now, &next, &retry)) {
       bump(c.key->rejected);
-      if (shadow) {
+      if (c.flags & kFlagShadow) {
         bump(c.key->shadow_rejected);
         ++d.shadow_rejects;
-        continue;  // not debited, not planned
+        continue;  // not debited, dropped from the plan
       }
       const Reason why = reject_reason(c);
-      return reject(why, limit, why == Reason::kRequestTooLarge ? 0 : retry);
+      return reject(why, c.limit, why == Reason::kRequestTooLarge ? 0 : retry);
     }
-    ++n_cells;
+    if (kept != i) plan[kept] = c;
+    ++kept;
   }
+  n_cells = kept;
 
-  // Phase 2: claim a reservation slot and debit every cell, all or nothing.
+  // Phase 3: claim a reservation slot and debit every cell, all or nothing.
   ReservationSlot* slots = s.seg.reservations();
   const Word n_slots = s.seg.reservation_count();
   ReservationSlot* slot = nullptr;
@@ -521,6 +562,11 @@ ReservationSlot* take(ClientState& s, std::uint64_t id, Word status, Word* seq_o
   Word st = load_acquire(r.state);
   do {
     if (state_seq(st) != seq || state_status(st) != kResActive) return nullptr;
+    // A held reservation past its deadline belongs to the sidecar now.
+    if (state_owner(st) == kNoOwner && load_relaxed(r.deadline_ns) != 0 &&
+        monotonic_ns() > load_relaxed(r.deadline_ns)) {
+      return nullptr;
+    }
   } while (!compare_exchange(r.state, st, make_state(seq, state_owner(st), s.me, status)));
   *seq_out = seq;
   *state_out = st;
@@ -577,6 +623,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
   const Word n = std::min<Word>(load_relaxed(r->cell_count), kMaxCellsPerReservation);
   const Word debited = load_relaxed(r->debited_mask);
   Word taken = 0;
+  ensure_policy(s);
   for (Word i = 0; i < n; ++i) {
     if (!(debited & (Word{1} << i))) continue;
     const Word key = load_relaxed(r->cells[i].key);
@@ -594,7 +641,6 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     c.capacity = ~Word{0};
     KeySlot& k = s.seg.keys()[index];
     const Word identity = load_relaxed(k.identity);
-    ensure_policy(s);
     for (Word li = 0; s.policy_ok && li < s.policy.limit_count; ++li) {
       const CompiledLimit& L = s.policy.limits[li];
       if (L.identity != identity) continue;
@@ -604,7 +650,8 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
         const Word wall_s = (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
         Word w = 0;
         while (w + 1 < L.window_count && L.window_start[w + 1] <= wall_s) ++w;
-        c.window_end_ns = w + 1 < L.window_count ? (L.window_start[w + 1] - wall_s) * 1'000'000'000ull : 0;
+        c.window_end_ns =
+            w + 1 < L.window_count ? (L.window_start[w + 1] - wall_s) * 1'000'000'000ull : 0;
       }
       if (L.flags & kFlagShadow) c.capacity = ~Word{0};
       break;
@@ -646,6 +693,7 @@ Result<Client> Client::attach(const std::string& segment_name) {
   if (!seg.ok()) return seg.status();
   auto state = std::make_unique<ClientState>(std::move(seg.value()));
   state->seed = load_relaxed(state->seg.header().hash_seed);
+  state->model_attr_hash = hash_text(state->seed, "model");
   const pid_t pid = ::getpid();
   const Word start = process_start_time(pid);
   ClientSlot* clients = state->seg.clients();

@@ -65,7 +65,7 @@ std::uint64_t count_in_flight(const SegmentMap& seg) {
 
 bool copy_policy(const CompiledPolicy& src, CompiledPolicy& dst) {
   const Word before = load_acquire(src.write_seq);
-  if (before & 1) return false;
+  if ((before & 1) != 0) return false;
   const Word* from = reinterpret_cast<const Word*>(&src);
   Word* to = reinterpret_cast<Word*>(&dst);
   for (std::size_t i = 0; i < sizeof(CompiledPolicy) / sizeof(Word); ++i) {
@@ -119,11 +119,16 @@ std::string text_of(const Word (&words)[N]) {
 
 const char* unit_of(Word measure) {
   switch (measure) {
-    case kMeasureRequests: return "requests";
-    case kMeasureTokens: return "tokens";
-    case kMeasureInputTokens: return "input_tokens";
-    case kMeasureOutputTokens: return "output_tokens";
-    case kMeasureNanoUsd: return "usd";
+    case kMeasureRequests:
+      return "requests";
+    case kMeasureTokens:
+      return "tokens";
+    case kMeasureInputTokens:
+      return "input_tokens";
+    case kMeasureOutputTokens:
+      return "output_tokens";
+    case kMeasureNanoUsd:
+      return "usd";
   }
   return "units";
 }

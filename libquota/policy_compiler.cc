@@ -16,32 +16,46 @@ using shm::Word;
 
 std::uint64_t period_seconds(Period p) {
   switch (p) {
-    case Period::kSecond: return 1;
-    case Period::kMinute: return 60;
-    case Period::kHour: return 3600;
-    case Period::kDay: return 86400;
-    case Period::kWeek: return 7 * 86400;
-    case Period::kMonth: return 31 * 86400;
+    case Period::kSecond:
+      return 1;
+    case Period::kMinute:
+      return 60;
+    case Period::kHour:
+      return 3600;
+    case Period::kDay:
+      return 86400;
+    case Period::kWeek:
+      return 7 * 86400;
+    case Period::kMonth:
+      return 31 * 86400;
   }
   return 1;
 }
 
 Word measure_word(Measure m) {
   switch (m) {
-    case Measure::kRequests: return shm::kMeasureRequests;
-    case Measure::kTokens: return shm::kMeasureTokens;
-    case Measure::kInputTokens: return shm::kMeasureInputTokens;
-    case Measure::kOutputTokens: return shm::kMeasureOutputTokens;
-    case Measure::kUsd: return shm::kMeasureNanoUsd;
+    case Measure::kRequests:
+      return shm::kMeasureRequests;
+    case Measure::kTokens:
+      return shm::kMeasureTokens;
+    case Measure::kInputTokens:
+      return shm::kMeasureInputTokens;
+    case Measure::kOutputTokens:
+      return shm::kMeasureOutputTokens;
+    case Measure::kUsd:
+      return shm::kMeasureNanoUsd;
   }
   return 0;
 }
 
 Word kind_word(LimitKind k) {
   switch (k) {
-    case LimitKind::kRate: return shm::kKindRate;
-    case LimitKind::kBudget: return shm::kKindBudget;
-    case LimitKind::kModelAccess: return shm::kKindModelAccess;
+    case LimitKind::kRate:
+      return shm::kKindRate;
+    case LimitKind::kBudget:
+      return shm::kKindBudget;
+    case LimitKind::kModelAccess:
+      return shm::kKindModelAccess;
   }
   return 0;
 }
@@ -71,9 +85,9 @@ std::uint64_t limit_identity(const LimitSpec& l) {
 Status compile_policy(const Policy& policy, std::uint64_t seed, std::int64_t now_unix,
                       Word generation, shm::CompiledPolicy& out) {
   if (policy.limits.size() > shm::kMaxLimits || policy.models.size() > shm::kMaxModels) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "policy has more than " + std::to_string(shm::kMaxLimits) +
-                      " limits or models; merge limits");
+    return Status(ErrorCode::kInvalidArgument, "policy has more than " +
+                                                   std::to_string(shm::kMaxLimits) +
+                                                   " limits or models; merge limits");
   }
   shm::store_relaxed(out.generation, generation);
   shm::store_relaxed(out.limit_count, policy.limits.size());
@@ -150,8 +164,8 @@ std::int64_t window_refresh_due(const shm::CompiledPolicy& compiled) {
   for (Word i = 0; i < n; ++i) {
     const shm::CompiledLimit& c = compiled.limits[i];
     if (shm::load_relaxed(c.kind) != shm::kKindBudget) continue;
-    due = std::min(due, static_cast<std::int64_t>(
-                            shm::load_relaxed(c.window_start[shm::kWindowTable / 2])));
+    due = std::min(
+        due, static_cast<std::int64_t>(shm::load_relaxed(c.window_start[shm::kWindowTable / 2])));
   }
   return due;
 }

@@ -22,8 +22,9 @@ std::uint64_t limit_identity(const LimitSpec& limit);
 Status compile_policy(const Policy& policy, std::uint64_t seed, std::int64_t now_unix,
                       shm::Word generation, shm::CompiledPolicy& out);
 
-// The second-to-last window start in a compiled limit's table: once wall
-// time passes it, the sidecar republishes the policy with a fresh table.
+// The earliest middle entry (index kWindowTable / 2) of any budget's window
+// table: once wall time passes it, the sidecar republishes the policy with
+// fresh tables, long before any table runs out.
 std::int64_t window_refresh_due(const shm::CompiledPolicy& compiled);
 
 }  // namespace sluice

@@ -16,10 +16,10 @@
 namespace sluice {
 
 struct ReclaimStats {
-  std::uint64_t abandoned = 0;        // admitted, never settled: charged at the estimate
-  std::uint64_t refunded_partial = 0; // died while reserving: debits given back
-  std::uint64_t finished = 0;         // died while committing / cancelling: completed
-  std::uint64_t extends_undone = 0;   // died while extending: extra debit given back
+  std::uint64_t abandoned = 0;         // admitted, never settled: charged at the estimate
+  std::uint64_t refunded_partial = 0;  // died while reserving: debits given back
+  std::uint64_t finished = 0;          // died while committing / cancelling: completed
+  std::uint64_t extends_undone = 0;    // died while extending: extra debit given back
   std::uint64_t clients_freed = 0;
 };
 

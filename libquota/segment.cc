@@ -35,9 +35,9 @@ Status open_error(const std::string& name, const bip::interprocess_exception& e)
                                               "): is sluiced running? start it with: "
                                               "sluiced --config POLICY.yaml");
     case bip::security_error:
-      return Status(ErrorCode::kPermissionDenied,
-                    "permission denied on " + path +
-                        ": join the segment's group (see ls -l " + path + ") or run as its owner");
+      return Status(ErrorCode::kPermissionDenied, "permission denied on " + path +
+                                                      ": join the segment's group (see ls -l " +
+                                                      path + ") or run as its owner");
     case bip::already_exists_error:
       return Status(ErrorCode::kAlreadyRunning,
                     "segment '" + name + "' already exists (" + path + ")");
@@ -171,7 +171,8 @@ Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSize
     shm.truncate(static_cast<bip::offset_t>(l.total));
     m.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
   } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() != bip::already_exists_error) bip::shared_memory_object::remove(name.c_str());
+    if (e.get_error_code() != bip::already_exists_error)
+      bip::shared_memory_object::remove(name.c_str());
     return open_error(name, e);
   }
   auto* h = static_cast<shm::SegmentHeader*>(m.mapping_->region.get_address());
@@ -220,10 +221,10 @@ Status SegmentMap::bind(bool require_ready) {
                       "or restart sluiced");
   }
   if (shm::load_relaxed(h.segment_size) != size_) {
-    return Status(ErrorCode::kIncompatible,
-                  "segment '" + name_ + "' says it is " +
-                      std::to_string(shm::load_relaxed(h.segment_size)) + " bytes but maps " +
-                      std::to_string(size_) + "; remove " + path + " and restart sluiced");
+    return Status(ErrorCode::kIncompatible, "segment '" + name_ + "' says it is " +
+                                                std::to_string(shm::load_relaxed(h.segment_size)) +
+                                                " bytes but maps " + std::to_string(size_) +
+                                                "; remove " + path + " and restart sluiced");
   }
   // Every region must lie inside the mapping, page-aligned, and hold whole records.
   auto region_ok = [this](const shm::Region& r, std::uint64_t record, std::uint64_t max_count) {

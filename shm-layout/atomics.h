@@ -37,14 +37,12 @@ inline Word fetch_add_relaxed(Word& w, Word delta) {
 }
 // On failure `expected` is updated with the current value.
 inline bool compare_exchange(Word& w, Word& expected, Word desired) {
-  return std::atomic_ref<Word>(w).compare_exchange_weak(expected, desired,
-                                                        std::memory_order_acq_rel,
-                                                        std::memory_order_acquire);
+  return std::atomic_ref<Word>(w).compare_exchange_weak(
+      expected, desired, std::memory_order_acq_rel, std::memory_order_acquire);
 }
 inline bool compare_exchange_strong(Word& w, Word& expected, Word desired) {
-  return std::atomic_ref<Word>(w).compare_exchange_strong(expected, desired,
-                                                          std::memory_order_acq_rel,
-                                                          std::memory_order_acquire);
+  return std::atomic_ref<Word>(w).compare_exchange_strong(
+      expected, desired, std::memory_order_acq_rel, std::memory_order_acquire);
 }
 
 // Packs a short string into words (zero padded, truncated) and back. Used for

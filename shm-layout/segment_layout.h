@@ -36,7 +36,7 @@ inline constexpr int kMaxMatchTerms = 4;
 inline constexpr int kMaxModels = 64;
 inline constexpr int kMaxAllowedModels = 16;
 inline constexpr int kWindowTable = 16;
-inline constexpr int kNameWords = 6;  // 48 bytes
+inline constexpr int kNameWords = 6;      // 48 bytes
 inline constexpr int kAttrNameWords = 2;  // 16 bytes
 
 // CompiledLimit::kind
@@ -63,11 +63,11 @@ struct CompiledLimit {
   Word term_attr_hash[kMaxMatchTerms];
   Word term_value_hash[kMaxMatchTerms];  // 0 = wildcard "*"
   Word term_attr_name[kMaxMatchTerms][kAttrNameWords];
-  Word emission_ns;   // rate: nanoseconds per unit (rounded up)
+  Word emission_ns;  // rate: nanoseconds per unit (rounded up)
   Word capacity_ns;  // rate: burst * emission_ns (GCRA delay tolerance + one emission)
-  Word burst;         // rate: units
-  Word budget;        // budget: units per window
-  Word amount;        // rate: units per period (as written in the policy)
+  Word burst;        // rate: units
+  Word budget;       // budget: units per window
+  Word amount;       // rate: units per period (as written in the policy)
   Word window_count;
   Word window_start[kWindowTable];  // budget: unix seconds, ascending
   Word allowed_count;
@@ -170,8 +170,8 @@ struct ReservationSlot {
   Word deadline_ns;  // monotonic; 0 = held while the owner lives
   Word reserved0;
   Word cell_count;
-  Word debited_mask;  // cells the reserve has debited
-  Word settled_mask;  // cells commit / cancel / abandonment has settled
+  Word debited_mask;   // cells the reserve has debited
+  Word settled_mask;   // cells commit / cancel / abandonment has settled
   Word extend_mask;    // cells the running extend has debited
   Word extend_target;  // est_output once the running extend completes
   Word est_input;

@@ -44,7 +44,8 @@ int daemonize(const std::string& log_path) {
     std::string report;
     char buf[512];
     ssize_t n;
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) report.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+      report.append(buf, static_cast<std::size_t>(n));
     if (report.rfind("ok ", 0) == 0) {
       std::printf("sluiced: started (pid %s), logging to %s\n", report.substr(3).c_str(),
                   log_path.c_str());
@@ -143,12 +144,12 @@ int main(int argc, char** argv) {
     const sluice::ReclaimStats& after = sidecar.reclaimed();
     if (after.abandoned != before.abandoned || after.refunded_partial != before.refunded_partial ||
         after.finished != before.finished || after.extends_undone != before.extends_undone) {
-      log_line("settled work of gone clients: " +
-               std::to_string(after.abandoned - before.abandoned) + " abandoned, " +
-               std::to_string(after.refunded_partial - before.refunded_partial) +
-               " half-reserved refunded, " + std::to_string(after.finished - before.finished) +
-               " commits finished, " +
-               std::to_string(after.extends_undone - before.extends_undone) + " extends undone");
+      log_line(
+          "settled work of gone clients: " + std::to_string(after.abandoned - before.abandoned) +
+          " abandoned, " + std::to_string(after.refunded_partial - before.refunded_partial) +
+          " half-reserved refunded, " + std::to_string(after.finished - before.finished) +
+          " commits finished, " + std::to_string(after.extends_undone - before.extends_undone) +
+          " extends undone");
     }
   }
 }

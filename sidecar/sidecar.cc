@@ -154,8 +154,8 @@ Status Sidecar::reload() {
   if (!next.ok()) return next.status();
   if (next->segment.name != policy_.segment.name) {
     return Status(ErrorCode::kInvalidArgument,
-                  policy_path_ + ": segment.name changed from '" + policy_.segment.name +
-                      "' to '" + next->segment.name +
+                  policy_path_ + ": segment.name changed from '" + policy_.segment.name + "' to '" +
+                      next->segment.name +
                       "'; a running sluiced keeps its segment: restart it to move");
   }
   Policy previous = std::move(policy_);

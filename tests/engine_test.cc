@@ -21,7 +21,9 @@ models:
   tiny:        { input_usd_per_mtok: 0.0025, output_usd_per_mtok: 0.010 }
 )";
 
-std::string policy(const std::string& limits) { return std::string(kModels) + "limits:\n" + limits; }
+std::string policy(const std::string& limits) {
+  return std::string(kModels) + "limits:\n" + limits;
+}
 
 Decision reserve(Client& c, std::vector<Attribute> attrs, std::uint64_t in, std::uint64_t out,
                  std::uint64_t hold_ns = 0) {
@@ -247,6 +249,9 @@ TEST(Engine, ExtendDebitsMoreUntilTheBudgetIsGone) {
 
 TEST(Engine, ModelOutsideTheAllowListIsRejected) {
   SidecarHarness h("models", policy(R"(
+  - name: team-requests
+    match: { team: "*" }
+    requests_per_second: 10
   - name: support-models
     match: { team: support }
     models: [cheap]
@@ -256,6 +261,7 @@ TEST(Engine, ModelOutsideTheAllowListIsRejected) {
   EXPECT_FALSE(d.admitted);
   EXPECT_EQ(d.reason, Reason::kModelNotAllowed);
   EXPECT_EQ(c.limit_name(d.limit_index), "support-models");
+  EXPECT_EQ(shm::load_relaxed(h.seg().header().keys_used), 0u);  // a refused call adds no keys
   EXPECT_TRUE(reserve(c, {{"team", "support"}, {"model", "cheap"}}, 1, 1).admitted);
   EXPECT_TRUE(reserve(c, {{"team", "sales"}, {"model", "gpt-4o"}}, 1, 1).admitted);
 }
@@ -334,11 +340,12 @@ TEST(Engine, HeldReservationExpiresAndIsSettledAsAbandonedAtItsEstimate) {
   const std::uint64_t until = monotonic_ns() + 1'000'000;
   while (monotonic_ns() < until) {
   }
+  // Past its deadline the reservation is the sidecar's, even before it acts.
+  EXPECT_EQ(c.commit(d.reservation_id, 1, 1).error, SettleError::kUnknownReservation);
   h.sidecar().tick();
   EXPECT_EQ(h.sidecar().reclaimed().abandoned, 1u);
   EXPECT_EQ(shm::load_relaxed(h.seg().header().abandoned_total), 1u);
   EXPECT_EQ(h.cell_value("daily", ""), 200u);
-  EXPECT_EQ(c.commit(d.reservation_id, 1, 1).error, SettleError::kUnknownReservation);
 }
 
 TEST(Engine, HeldReservationCanBeCommittedByAnotherClient) {
@@ -367,7 +374,8 @@ TEST(Engine, ReloadKeepsCountersOfLimitsWhoseIdentityDidNotChange) {
   ASSERT_TRUE(h.rewrite(policy(R"(
   - name: daily
     tokens_per_day: 500
-)")).ok());
+)"))
+                  .ok());
   EXPECT_FALSE(reserve(c, {}, 201, 0).admitted);
   EXPECT_GT(c.policy_generation(), gen);
   EXPECT_TRUE(reserve(c, {}, 200, 0).admitted);
@@ -375,7 +383,8 @@ TEST(Engine, ReloadKeepsCountersOfLimitsWhoseIdentityDidNotChange) {
   ASSERT_TRUE(h.rewrite(policy(R"(
   - name: daily-v2
     tokens_per_day: 500
-)")).ok());
+)"))
+                  .ok());
   EXPECT_TRUE(reserve(c, {}, 500, 0).admitted);
 }
 

@@ -207,8 +207,7 @@ TEST(MultiProcess, ClientKilledBetweenDebitsIsRefundedOnlyWhatItDebited) {
   if (child == 0) {
     Result<Client> c = Client::attach(h.segment());
     Attribute attrs[] = {{"team", "t"}};
-    if (!c.ok() || !c->commit(c->reserve_raw({attrs, 1, 0}).reservation_id, 1, 0).ok())
-      ::_exit(3);
+    if (!c.ok() || !c->commit(c->reserve_raw({attrs, 1, 0}).reservation_id, 1, 0).ok()) ::_exit(3);
     ::_exit(0);  // no destructor: the registration stays, its process is gone
   }
   int status = 0;
@@ -230,8 +229,10 @@ TEST(MultiProcess, ClientKilledBetweenDebitsIsRefundedOnlyWhatItDebited) {
   ASSERT_NE(kb, ~0ull);
   shm::ReservationSlot& r = m.reservations()[7];
   shm::store_relaxed(r.est_input, 100);
-  shm::store_relaxed(r.cells[0].key, shm::make_cell_key(ka, shm::kKindBudget, shm::kMeasureTokens, 0));
-  shm::store_relaxed(r.cells[1].key, shm::make_cell_key(kb, shm::kKindBudget, shm::kMeasureTokens, 0));
+  shm::store_relaxed(r.cells[0].key,
+                     shm::make_cell_key(ka, shm::kKindBudget, shm::kMeasureTokens, 0));
+  shm::store_relaxed(r.cells[1].key,
+                     shm::make_cell_key(kb, shm::kKindBudget, shm::kMeasureTokens, 0));
   shm::store_relaxed(r.cell_count, 2);
   shm::fetch_add(m.keys()[ka].value, 100);
   shm::store_relaxed(r.debited_mask, 1);

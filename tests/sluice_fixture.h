@@ -27,8 +27,7 @@ inline std::string write_policy(const std::string& segment, const std::string& y
                                 const std::string& segment_extra = "") {
   const std::string path = "/tmp/" + segment + ".yaml";
   std::ofstream out(path);
-  out << "segment:\n  name: " << segment << "\n"
-      << segment_extra << yaml_body;
+  out << "segment:\n  name: " << segment << "\n" << segment_extra << yaml_body;
   return path;
 }
 

@@ -31,8 +31,8 @@ struct MatchTerm {
 };
 
 struct LimitSpec {
-  std::string name;  // unique within the policy
-  int line = 0;      // line of the limit in the source file, for messages
+  std::string name;              // unique within the policy
+  int line = 0;                  // line of the limit in the source file, for messages
   std::vector<MatchTerm> match;  // sorted by attribute name; empty matches every call
   LimitKind kind = LimitKind::kRate;
   Measure measure = Measure::kRequests;  // rates and budgets

@@ -2,7 +2,8 @@
 // sluiced publishes in shared memory, in well under a microsecond.
 //
 //   auto client = sluice::Client::attach("sluice-demo");
-//   if (!client.ok()) { std::fprintf(stderr, "%s\n", client.status().message().c_str()); return 2; }
+//   if (!client.ok()) { std::fprintf(stderr, "%s\n", client.status().message().c_str()); return 2;
+//   }
 //
 //   sluice::Attribute attrs[] = {{"team", "pricing"}, {"feature", "quote-agent"},
 //                                {"model", "gpt-4o"}};

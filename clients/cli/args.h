@@ -1,0 +1,35 @@
+// What users type, checked before anything touches a segment: token counts,
+// reservation ids, --ttl durations and --attr K=V pairs. Every error is one
+// line naming the flag, the bad value and what would be accepted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/status.h"
+
+namespace sluice::cli {
+
+inline constexpr std::uint64_t kMaxTokenCount = 1ull << 32;
+inline constexpr std::size_t kMaxCallAttributes = 16;
+
+// A whole number from 0 to 2^32, for `flag` (named in the message).
+Result<std::uint64_t> parse_token_count(const std::string& flag, const std::string& text);
+
+// A reservation id as `sluice reserve` printed it.
+Result<std::uint64_t> parse_reservation_id(const std::string& text);
+
+// "30s", "15m", "2h", "1d", "500ms" or plain seconds ("900"), in nanoseconds;
+// positive and at most 30 days.
+Result<std::uint64_t> parse_ttl_ns(const std::string& text);
+
+using AttributeList = std::vector<std::pair<std::string, std::string>>;
+
+// Each "K=V" of --attr, then model=M when `model` is not empty. Names must
+// be non-empty and given once; values must be non-empty.
+Result<AttributeList> parse_attributes(const std::vector<std::string>& pairs,
+                                       const std::string& model);
+
+}  // namespace sluice::cli

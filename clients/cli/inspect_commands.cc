@@ -1,0 +1,193 @@
+// sluice status | keys | reload: what the segment holds, read without
+// registering a client; reload signals the sidecar named in the header.
+#include <signal.h>
+#include <sys/types.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <tuple>
+
+#include "commands.h"
+#include "output.h"
+#include "sluice/inspect.h"
+
+namespace sluice::cli {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------
+// status
+
+json status_json(const SegmentStatus& s) {
+  return {{"segment", s.segment},
+          {"sidecar_alive", s.sidecar_alive},
+          {"pid", s.pid},
+          {"heartbeat_age_ms", s.heartbeat_age_ms},
+          {"policy_generation", s.policy_generation},
+          {"keys_used", s.keys_used},
+          {"keys_capacity", s.keys_capacity},
+          {"reservations_in_flight", s.reservations_in_flight},
+          {"reservations_capacity", s.reservations_capacity},
+          {"admitted_total", s.admitted_total},
+          {"rejected_total", s.rejected_total},
+          {"abandoned_total", s.abandoned_total},
+          {"clients_attached", s.clients_attached},
+          {"segment_bytes", s.segment_bytes}};
+}
+
+void print_status(const SegmentStatus& s) {
+  auto n = [](std::uint64_t v) { return std::to_string(v); };
+  print_fields({{"segment", s.segment},
+                {"sidecar_alive", s.sidecar_alive ? "true" : "false"},
+                {"pid", n(s.pid)},
+                {"heartbeat_age_ms", n(s.heartbeat_age_ms)},
+                {"policy_generation", n(s.policy_generation)},
+                {"keys_used", n(s.keys_used)},
+                {"keys_capacity", n(s.keys_capacity)},
+                {"reservations_in_flight", n(s.reservations_in_flight)},
+                {"reservations_capacity", n(s.reservations_capacity)},
+                {"admitted_total", n(s.admitted_total)},
+                {"rejected_total", n(s.rejected_total)},
+                {"abandoned_total", n(s.abandoned_total)},
+                {"clients_attached", n(s.clients_attached)},
+                {"segment_bytes", n(s.segment_bytes)}});
+}
+
+int run_status(const Globals& g, bool as_json) {
+  Result<SegmentStatus> s = read_status(g.segment);
+  if (!s.ok()) return fail(kExitUsage, s.status().message());
+  if (as_json) {
+    print_json(status_json(s.value()));
+  } else {
+    print_status(s.value());
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// keys
+
+bool is_usd(const KeyRow& r) { return r.unit == "usd"; }
+
+json amount_json(const KeyRow& r, std::uint64_t v) { return is_usd(r) ? json(usd(v)) : json(v); }
+
+std::string amount_text(const KeyRow& r, std::uint64_t v) {
+  return is_usd(r) ? format_usd_fixed(v) : std::to_string(v);
+}
+
+json key_json(const KeyRow& r) {
+  return {{"limit", r.limit},
+          {"attributes", r.attributes},
+          {"window", r.window},
+          {"used", amount_json(r, r.used)},
+          {"limit_value", amount_json(r, r.limit_value)},
+          {"remaining", amount_json(r, r.remaining)},
+          {"unit", r.unit},
+          {"admitted", r.admitted},
+          {"rejected", r.rejected},
+          {"shadow", r.shadow}};
+}
+
+void print_keys(const std::vector<KeyRow>& rows) {
+  std::vector<std::vector<std::string>> cells;
+  cells.reserve(rows.size());
+  for (const KeyRow& r : rows) {
+    cells.push_back({r.limit, r.attributes, r.window, amount_text(r, r.used),
+                     amount_text(r, r.limit_value), amount_text(r, r.remaining), r.unit,
+                     std::to_string(r.admitted), std::to_string(r.rejected)});
+  }
+  print_table({"LIMIT", "ATTRIBUTES", "WINDOW", "USED", "LIMIT", "REMAINING", "UNIT", "ADMITTED",
+               "REJECTED"},
+              cells, {3, 4, 5, 7, 8});
+}
+
+int run_keys(const Globals& g, bool as_json, bool all_windows) {
+  Result<std::vector<KeyRow>> rows = list_keys(g.segment, all_windows);
+  if (!rows.ok()) return fail(kExitUsage, rows.status().message());
+  std::vector<KeyRow>& r = rows.value();
+  std::sort(r.begin(), r.end(), [](const KeyRow& a, const KeyRow& b) {
+    return std::tie(a.limit, a.attributes, a.window_start_unix) <
+           std::tie(b.limit, b.attributes, b.window_start_unix);
+  });
+  if (as_json) {
+    json doc = json::array();
+    for (const KeyRow& row : r) doc.push_back(key_json(row));
+    print_json(doc);
+  } else {
+    print_keys(r);
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// reload
+
+// Waits up to `wait` for the published generation to move past `from`.
+std::uint64_t wait_generation(const std::string& segment, std::uint64_t from,
+                              std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    Result<SegmentStatus> s = read_status(segment);
+    if (s.ok() && s->policy_generation != from) return s->policy_generation;
+    if (std::chrono::steady_clock::now() >= deadline) return from;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int run_reload(const Globals& g) {
+  Result<SegmentStatus> s = read_status(g.segment);
+  if (!s.ok()) return fail(kExitUsage, s.status().message());
+  if (!s->sidecar_alive) {
+    return fail(kExitUsage, "no live sluiced on segment '" + g.segment +
+                                "' (its heartbeat stopped); start it with: sluiced --config "
+                                "POLICY.yaml");
+  }
+  const pid_t pid = static_cast<pid_t>(s->pid);
+  if (::kill(pid, SIGHUP) != 0) {
+    return fail(kExitUsage, "cannot signal sluiced (pid " + std::to_string(pid) +
+                                "): " + std::strerror(errno) + "; run as the user of sluiced");
+  }
+  const std::uint64_t from = s->policy_generation;
+  const std::uint64_t to = wait_generation(g.segment, from, std::chrono::seconds(3));
+  if (to == from) {
+    return fail(kExitRejected, "sluiced (pid " + std::to_string(pid) + ") kept policy generation " +
+                                   std::to_string(from) +
+                                   ": the reload was refused; run `sluice check POLICY.yaml` "
+                                   "or see the sluiced log for why");
+  }
+  std::printf("policy reloaded by sluiced (pid %d): generation %llu -> %llu\n", pid,
+              static_cast<unsigned long long>(from), static_cast<unsigned long long>(to));
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_inspect_commands(CLI::App& app, const Globals& g, std::vector<Command>& out) {
+  CLI::App* status = app.add_subcommand("status", "sidecar liveness, policy, table use, totals");
+  auto status_json_flag = std::make_shared<bool>(false);
+  status->add_flag("--json", *status_json_flag, "one JSON object");
+  out.push_back({status, [&g, status_json_flag] { return run_status(g, *status_json_flag); }});
+
+  CLI::App* keys = app.add_subcommand("keys", "every live limit cell: used, limit, remaining");
+  auto keys_json_flag = std::make_shared<bool>(false);
+  auto all_windows = std::make_shared<bool>(false);
+  keys->add_flag("--json", *keys_json_flag, "one JSON array");
+  keys->add_flag("--all-windows", *all_windows, "include budget cells of past windows");
+  keys->footer(
+      "USED of a rate is what its bucket holds now (out of the burst); of a budget, what this\n"
+      "window spent. USD amounts have nine decimals (nano-dollars).");
+  out.push_back({keys, [&g, keys_json_flag, all_windows] {
+                   return run_keys(g, *keys_json_flag, *all_windows);
+                 }});
+
+  CLI::App* reload = app.add_subcommand("reload", "make sluiced re-read its policy file (SIGHUP)");
+  reload->footer("Exit status: 0 reloaded, 1 refused (the running policy is kept), 2 no sluiced.");
+  out.push_back({reload, [&g] { return run_reload(g); }});
+}
+
+}  // namespace sluice::cli

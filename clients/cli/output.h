@@ -1,0 +1,34 @@
+// How `sluice` prints: one-line errors on stderr, JSON documents or aligned
+// text on stdout, and money (integer nano-dollars) without rounding.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice::cli {
+
+// Prints "sluice: MESSAGE" on stderr (one line) and returns `exit_code`.
+int fail(int exit_code, const std::string& message);
+
+// "$0.0075", "$25.00": exact, trailing zeros dropped down to cents.
+std::string format_usd(std::uint64_t nano_usd);
+// "0.007500000": exact, nine decimals, for columns of USD amounts.
+std::string format_usd_fixed(std::uint64_t nano_usd);
+// USD as a JSON number (nano-dollar precision).
+double usd(std::uint64_t nano_usd);
+
+// One JSON document on one line. Invalid UTF-8 (a truncated label) is replaced.
+void print_json(const nlohmann::json& doc);
+
+// "key:   value" lines, values aligned.
+void print_fields(const std::vector<std::pair<std::string, std::string>>& fields);
+
+// A table with a header row; columns whose index is in `right` are right-aligned.
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows,
+                 const std::vector<std::size_t>& right);
+
+}  // namespace sluice::cli

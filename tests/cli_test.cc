@@ -1,0 +1,435 @@
+// The `sluice` CLI end to end: a real sluiced on a segment of its own per
+// test, the real sluice binary run as a child process, real values asserted
+// on its output and exit status. Waits poll with a deadline; nothing sleeps
+// a fixed time.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sluice/inspect.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const std::string kExample = std::string(SLUICE_SOURCE_ROOT) + "/examples/policy.yaml";
+
+std::string build_root() {
+  const char* env = std::getenv("SLUICE_BUILD_ROOT");
+  return env != nullptr ? env : std::string(SLUICE_SOURCE_ROOT) + "/build";
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Starts `argv` with stdout and stderr sent to files; returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+// Polls `done` until it holds or `limit` passes.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto deadline = Clock::now() + limit;
+  while (!done()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+bool one_line(const std::string& s) {
+  return !s.empty() && s.back() == '\n' && s.find('\n') == s.size() - 1;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int counter = 0;
+    segment_ = "sluice-clitest-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    char tmpl[] = "/tmp/sluice-clitest-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    policy_ = dir_ / "policy.yaml";
+    write_policy();
+    start_sidecar();
+  }
+
+  void TearDown() override {
+    if (sidecar_ > 0) {
+      ::kill(sidecar_, SIGTERM);
+      int status = 0;
+      const bool gone = eventually([&] { return ::waitpid(sidecar_, &status, WNOHANG) != 0; },
+                                   std::chrono::seconds(5));
+      if (!gone) {
+        ::kill(sidecar_, SIGKILL);
+        ::waitpid(sidecar_, &status, 0);
+      }
+    }
+    ::unlink(("/dev/shm/" + segment_).c_str());
+    ::unlink(("/dev/shm/" + segment_ + ".sluiced.lock").c_str());
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // The example policy on a segment of this test's own, state kept in dir_.
+  void write_policy() {
+    std::string text = read_text(kExample);
+    const std::string from = "name: sluice-demo";
+    const std::string path = "path: var/sluice.db";
+    text.replace(text.find(from), from.size(), "name: " + segment_);
+    text.replace(text.find(path), path.size(), "path: " + (dir_ / "sluice.db").string());
+    text += "audit:\n  dir: " + (dir_ / "audit").string() + "\n";
+    std::ofstream(policy_) << text;
+  }
+
+  void start_sidecar() {
+    sidecar_ = spawn({build_root() + "/sidecar/sluiced", "--foreground", "--config", policy_},
+                     dir_ / "sluiced.out", dir_ / "sluiced.log");
+    ASSERT_GT(sidecar_, 0);
+    const bool ready = eventually([&] {
+      if (::waitpid(sidecar_, nullptr, WNOHANG) == sidecar_) {
+        sidecar_ = -1;
+        return true;  // exited: reported below
+      }
+      Result<SegmentStatus> s = read_status(segment_);
+      return s.ok() && s->sidecar_alive && s->policy_generation >= 1;
+    });
+    ASSERT_TRUE(ready && sidecar_ > 0)
+        << "sluiced did not start: " << read_text(dir_ / "sluiced.log");
+  }
+
+  CliRun sluice(std::vector<std::string> args, bool with_segment = true) {
+    args.insert(args.begin(), build_root() + "/clients/cli/sluice");
+    if (with_segment) {
+      args.push_back("--segment");
+      args.push_back(segment_);
+    }
+    CliRun r;
+    const fs::path out = dir_ / "cli.out";
+    const fs::path err = dir_ / "cli.err";
+    const pid_t pid = spawn(args, out, err);
+    if (pid <= 0) return r;
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = read_text(out);
+    r.err = read_text(err);
+    return r;
+  }
+
+  json sluice_json(const std::vector<std::string>& args) {
+    std::vector<std::string> with_json = args;
+    with_json.push_back("--json");
+    const CliRun r = sluice(with_json);
+    json doc = json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(doc.is_discarded()) << "not JSON: " << r.out << r.err;
+    return doc;
+  }
+
+  json status() { return sluice_json({"status"}); }
+
+  // The keys --json row of `limit` with `attributes`, or null.
+  json key_row(const std::string& limit, const std::string& attributes) {
+    for (const json& row : sluice_json({"keys"})) {
+      if (row["limit"] == limit && row["attributes"] == attributes) return row;
+    }
+    return nullptr;
+  }
+
+  double pricing_used() {
+    const json row = key_row("pricing-daily-usd", "feature=quote-agent,team=pricing");
+    return row.is_null() ? -1 : row["used"].get<double>();
+  }
+
+  static std::vector<std::string> pricing_call() {
+    return {"--attr", "team=pricing", "--attr", "feature=quote-agent", "--model", "gpt-4o"};
+  }
+
+  static std::vector<std::string> with(std::vector<std::string> base,
+                                       const std::vector<std::string>& more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  }
+
+  std::string segment_;
+  fs::path dir_;
+  fs::path policy_;
+  pid_t sidecar_ = -1;
+};
+
+TEST_F(CliTest, CheckAcceptsTheExamplePolicy) {
+  const CliRun r = sluice({"check", kExample}, false);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, kExample + ": ok (5 limits, 2 models, segment sluice-demo)\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, CheckRejectsABadPolicyWithOneLineNamingFileAndLine) {
+  const fs::path bad = dir_ / "bad.yaml";
+  std::ofstream(bad) << "segment:\n  name: x\nlimits:\n  - name: l\n    match: { team: a }\n"
+                        "    usd_per_day: -5\n";
+  const CliRun r = sluice({"check", bad.string()}, false);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_EQ(r.err.rfind(bad.string() + ":6: limits[0].usd_per_day", 0), 0u) << r.err;
+}
+
+TEST_F(CliTest, StatusAfterStartShowsALiveSidecarAndAnEmptyTable) {
+  const json s = status();
+  EXPECT_EQ(s["sidecar_alive"], true);
+  EXPECT_EQ(s["pid"], sidecar_);
+  EXPECT_GE(s["policy_generation"].get<int>(), 1);
+  EXPECT_EQ(s["keys_used"], 0);
+  EXPECT_EQ(s["keys_capacity"], 65536);
+  EXPECT_EQ(s["reservations_in_flight"], 0);
+  EXPECT_EQ(s["admitted_total"], 0);
+  EXPECT_EQ(s["rejected_total"], 0);
+}
+
+TEST_F(CliTest, StatusForHumansPrintsAlignedKeyValueLines) {
+  const CliRun r = sluice({"status"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nsidecar_alive:          true\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nreservations_in_flight: 0\n"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ChargeCostsTheModelPriceExactlyAndShowsInKeys) {
+  const json c = sluice_json(
+      with({"charge"}, with(pricing_call(), {"--input-tokens", "1000", "--output-tokens", "500"})));
+  EXPECT_EQ(c["admitted"], true);
+  EXPECT_EQ(c["cost_usd"].get<double>(), 0.0075);  // 1000 x $2.50/M + 500 x $10/M
+  EXPECT_GT(c["reservation"].get<std::uint64_t>(), 0u);
+
+  const json row = key_row("pricing-daily-usd", "feature=quote-agent,team=pricing");
+  ASSERT_FALSE(row.is_null());
+  EXPECT_EQ(row["used"].get<double>(), 0.0075);
+  EXPECT_EQ(row["limit_value"].get<double>(), 25.0);
+  EXPECT_EQ(row["remaining"].get<double>(), 24.9925);
+  EXPECT_EQ(row["unit"], "usd");
+  EXPECT_EQ(row["admitted"], 1);
+  EXPECT_EQ(status()["keys_used"], 3);  // team-tokens, team-requests, pricing-daily-usd
+}
+
+TEST_F(CliTest, ChargeForHumansPrintsTheCost) {
+  const CliRun r = sluice(
+      with({"charge"}, with(pricing_call(), {"--input-tokens", "1000", "--output-tokens", "500"})));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("charged $0.0075 (reservation ", 0), 0u) << r.out;
+}
+
+TEST_F(CliTest, ReserveThenCommitFromAnotherProcessSettlesExactlyOnce) {
+  const json res = sluice_json(
+      with({"reserve", "--ttl", "10m"},
+           with(pricing_call(), {"--input-tokens", "1000", "--max-output-tokens", "500"})));
+  ASSERT_EQ(res["admitted"], true) << res;
+  EXPECT_EQ(res["estimated_cost_usd"].get<double>(), 0.0075);
+  const std::string id = std::to_string(res["reservation"].get<std::uint64_t>());
+  EXPECT_EQ(res["reservation_str"], id);
+  EXPECT_EQ(status()["reservations_in_flight"], 1);  // held after the reserving process exited
+
+  const CliRun commit = sluice({"commit", id, "--input-tokens", "1000", "--output-tokens", "200"});
+  EXPECT_EQ(commit.exit_code, 0) << commit.err;
+  EXPECT_EQ(commit.out, "committed reservation " + id + ": $0.0045\n");
+  EXPECT_EQ(pricing_used(), 0.0045);  // settled from the estimate to the actual usage
+  EXPECT_EQ(status()["reservations_in_flight"], 0);
+
+  const CliRun again = sluice({"commit", id, "--input-tokens", "1000", "--output-tokens", "200"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err, "sluice: reservation " + id +
+                           " is not live (unknown, already settled, or abandoned after its "
+                           "--ttl)\n");
+  EXPECT_EQ(pricing_used(), 0.0045);
+}
+
+TEST_F(CliTest, CancelRefundsTheWholeReservation) {
+  ASSERT_EQ(sluice(with({"charge"},
+                        with(pricing_call(), {"--input-tokens", "1000", "--output-tokens", "500"})))
+                .exit_code,
+            0);
+  const json res = sluice_json(
+      with({"reserve"},
+           with(pricing_call(), {"--input-tokens", "2000", "--max-output-tokens", "1000"})));
+  ASSERT_EQ(res["admitted"], true) << res;
+  EXPECT_EQ(pricing_used(), 0.0225);  // 0.0075 charged + 0.015 held
+  const std::string id = std::to_string(res["reservation"].get<std::uint64_t>());
+
+  const json cancel = sluice_json({"cancel", id});
+  EXPECT_EQ(cancel["cancelled"], true);
+  EXPECT_EQ(pricing_used(), 0.0075);
+  EXPECT_EQ(sluice({"cancel", id}).exit_code, 1);
+}
+
+TEST_F(CliTest, SupportTeamOnGpt4oIsRejectedAsModelNotAllowed) {
+  const std::vector<std::string> call = {
+      "reserve",        "--attr", "team=support",        "--model", "gpt-4o",
+      "--input-tokens", "100",    "--max-output-tokens", "100"};
+  const CliRun human = sluice(call);
+  EXPECT_EQ(human.exit_code, 1);
+  EXPECT_EQ(human.out, "");
+  EXPECT_TRUE(one_line(human.err)) << human.err;
+  EXPECT_NE(human.err.find("rejected by limit 'support-models': model_not_allowed"),
+            std::string::npos)
+      << human.err;
+
+  std::vector<std::string> json_call = call;
+  json_call.push_back("--json");
+  const CliRun r = sluice(json_call);
+  EXPECT_EQ(r.exit_code, 1);
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc["admitted"], false);
+  EXPECT_EQ(doc["reason"], "model_not_allowed");
+  EXPECT_EQ(doc["limit"], "support-models");
+  EXPECT_FALSE(doc.contains("retry_after_ms"));
+}
+
+TEST_F(CliTest, RateLimitedCallReportsWhenToRetry) {
+  // team-tokens: 200000 tokens/min (300 us a token), burst 50000 tokens.
+  const std::vector<std::string> call = {
+      "charge", "--attr", "team=batch", "--input-tokens", "30000", "--output-tokens", "0"};
+  ASSERT_EQ(sluice(call).exit_code, 0);
+  const json doc = sluice_json(call);
+  EXPECT_EQ(doc["admitted"], false);
+  EXPECT_EQ(doc["reason"], "rate_limited");
+  EXPECT_EQ(doc["limit"], "team-tokens");
+  // 60000 tokens would be 18 s ahead, 3 s past the 15 s the burst allows.
+  EXPECT_GT(doc["retry_after_ms"].get<int>(), 0);
+  EXPECT_LE(doc["retry_after_ms"].get<int>(), 3000);
+}
+
+TEST_F(CliTest, ReservationPastItsTtlIsSettledAsAbandoned) {
+  const json res = sluice_json(
+      with({"reserve", "--ttl", "1s"},
+           with(pricing_call(), {"--input-tokens", "1000", "--max-output-tokens", "500"})));
+  ASSERT_EQ(res["admitted"], true) << res;
+  const bool settled =
+      eventually([&] { return status()["reservations_in_flight"] == 0; }, std::chrono::seconds(5));
+  EXPECT_TRUE(settled);
+  EXPECT_EQ(status()["abandoned_total"], 1);
+  EXPECT_EQ(pricing_used(), 0.0075);  // charged at its estimate
+  const std::string id = std::to_string(res["reservation"].get<std::uint64_t>());
+  EXPECT_EQ(sluice({"commit", id, "--input-tokens", "1", "--output-tokens", "1"}).exit_code, 1);
+}
+
+TEST_F(CliTest, BadInputsExitTwoWithOneLineAndChargeNothing) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"charge", "--attr", "team", "--input-tokens", "1", "--output-tokens", "1"},
+      {"charge", "--attr", "=pricing", "--input-tokens", "1", "--output-tokens", "1"},
+      {"charge", "--attr", "team=pricing", "--input-tokens", "-5", "--output-tokens", "1"},
+      {"charge", "--attr", "team=pricing", "--input-tokens=-5", "--output-tokens", "1"},
+      {"charge", "--attr", "team=pricing", "--input-tokens", "lots", "--output-tokens", "1"},
+      {"charge", "--attr", "team=pricing", "--input-tokens", "4294967297", "--output-tokens", "1"},
+      {"reserve", "--attr", "team=pricing", "--input-tokens", "1", "--max-output-tokens", "1",
+       "--ttl", "15 minutes"},
+      {"reserve", "--attr", "team=pricing", "--input-tokens", "1"},
+      {"commit", "abc", "--input-tokens", "1", "--output-tokens", "1"},
+      {"cancel", "12x"},
+      {"frobnicate"},
+  };
+  for (const auto& args : bad) {
+    const CliRun r = sluice(args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_EQ(r.err.rfind("sluice: ", 0), 0u) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  const json s = status();
+  EXPECT_EQ(s["keys_used"], 0);
+  EXPECT_EQ(s["admitted_total"], 0);
+  EXPECT_EQ(s["reservations_in_flight"], 0);
+}
+
+TEST_F(CliTest, AttachToAMissingSegmentExitsTwoAskingWhetherSluicedRuns) {
+  const std::vector<std::vector<std::string>> commands = {{"status"}, {"keys"}, {"cancel", "1"}};
+  for (const auto& args : commands) {
+    std::vector<std::string> missing = args;
+    missing.push_back("--segment");
+    missing.push_back(segment_ + "-missing");
+    const CliRun r = sluice(missing, false);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find("is sluiced running?"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(CliTest, KeysForHumansIsAnAlignedTable) {
+  ASSERT_EQ(sluice(with({"charge"},
+                        with(pricing_call(), {"--input-tokens", "1000", "--output-tokens", "500"})))
+                .exit_code,
+            0);
+  const CliRun r = sluice({"keys"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header;
+  std::string row;
+  std::getline(lines, header);
+  EXPECT_EQ(header.rfind("LIMIT", 0), 0u) << r.out;
+  bool found = false;
+  while (std::getline(lines, row)) {
+    if (row.rfind("pricing-daily-usd", 0) != 0) continue;
+    found = true;
+    EXPECT_NE(row.find("0.007500000"), std::string::npos) << row;
+    EXPECT_NE(row.find("24.992500000"), std::string::npos) << row;
+    EXPECT_EQ(row.size(), header.size()) << "columns not aligned:\n" << r.out;
+  }
+  EXPECT_TRUE(found) << r.out;
+}
+
+TEST_F(CliTest, ReloadMakesSluicedPublishANewGeneration) {
+  const int before = status()["policy_generation"].get<int>();
+  const CliRun r = sluice({"reload"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(status()["policy_generation"].get<int>(), before + 1);
+}
+
+TEST_F(CliTest, HelpOnASubcommandExitsZero) {
+  const CliRun r = sluice({"reserve", "--help"}, false);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--max-output-tokens"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--ttl"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace sluice
