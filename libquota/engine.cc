@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "hashing.h"
+#include "policy_snapshot.h"
 #include "process.h"
 #include "segment.h"
 #include "segment_layout.h"
@@ -91,6 +92,10 @@ namespace detail {
 
 std::uint64_t cost_nusd(std::uint64_t input, std::uint64_t output, std::uint64_t input_pusd,
                         std::uint64_t output_pusd) {
+  constexpr std::uint64_t k31 = std::uint64_t{1} << 31;
+  if (input <= kMaxTokens && output <= kMaxTokens && input_pusd < k31 && output_pusd < k31) {
+    return (input * input_pusd + output * output_pusd + 999) / 1000;  // fits in 64 bits
+  }
   const unsigned __int128 pico = static_cast<unsigned __int128>(input) * input_pusd +
                                  static_cast<unsigned __int128>(output) * output_pusd;
   return static_cast<std::uint64_t>((pico + 999) / 1000);
@@ -182,48 +187,45 @@ void release_slot(ReservationSlot& slot, std::uint64_t seq) {
 
 namespace {
 
-bool copy_policy(const CompiledPolicy& src, CompiledPolicy& dst) {
-  const Word before = load_acquire(src.write_seq);
-  if (before & 1) return false;
-  const Word* from = reinterpret_cast<const Word*>(&src);
-  Word* to = reinterpret_cast<Word*>(&dst);
-  for (std::size_t i = 0; i < sizeof(CompiledPolicy) / sizeof(Word); ++i) {
-    to[i] = load_relaxed(from[i]);
+// Moves this client's per-limit counters from the positions of the policy
+// it held to those of `next`, by limit identity; counts of limits that are
+// gone are dropped (the client's totals keep them).
+void remap_counters(ClientState& s, const CompiledPolicy& next) {
+  ClientSlot& me = s.seg.clients()[s.me - 1];
+  Word admitted[kMaxLimits] = {}, rejected[kMaxLimits] = {}, shadow[kMaxLimits] = {};
+  for (Word n = 0; n < next.limit_count; ++n) {
+    for (Word o = 0; s.policy_ok && o < s.policy.limit_count; ++o) {
+      if (s.policy.limits[o].identity != next.limits[n].identity) continue;
+      admitted[n] = load_relaxed(me.limit_admitted[o]);
+      rejected[n] = load_relaxed(me.limit_rejected[o]);
+      shadow[n] = load_relaxed(me.limit_shadow_rejected[o]);
+    }
   }
-  std::atomic_thread_fence(std::memory_order_acquire);
-  return load_relaxed(src.write_seq) == before;
-}
-
-// A policy copied out of shared memory is untrusted until every count and
-// parameter the hot path relies on is in range.
-bool policy_valid(const CompiledPolicy& p) {
-  if (p.limit_count > kMaxLimits || p.model_count > kMaxModels) return false;
-  for (Word i = 0; i < p.limit_count; ++i) {
-    const CompiledLimit& l = p.limits[i];
-    if (l.term_count > kMaxMatchTerms || l.allowed_count > kMaxAllowedModels) return false;
-    if (l.kind == kKindRate && (l.emission_ns == 0 || l.capacity_ns < l.emission_ns)) return false;
-    if (l.kind == kKindBudget && (l.window_count < 2 || l.window_count > kWindowTable))
-      return false;
-    if (l.kind < kKindRate || l.kind > kKindModelAccess) return false;
-    if (l.kind != kKindModelAccess && (l.measure < kMeasureRequests || l.measure > kMeasureNanoUsd))
-      return false;
+  store_relaxed(me.counters_generation, 0);  // readers: counts are moving
+  for (int i = 0; i < kMaxLimits; ++i) {
+    store_relaxed(me.limit_admitted[i], admitted[i]);
+    store_relaxed(me.limit_rejected[i], rejected[i]);
+    store_relaxed(me.limit_shadow_rejected[i], shadow[i]);
   }
-  return true;
+  store_release(me.counters_generation, next.generation);
 }
 
 void refresh_policy(ClientState& s, Word generation) {
-  s.policy_ok = false;
-  s.policy_generation = generation;
-  if (generation == 0) return;
-  const CompiledPolicy& slot = s.seg.policy_slot(static_cast<int>(generation & 1));
+  auto next = std::make_unique<CompiledPolicy>();  // rare: a new policy was published
   for (int attempt = 0; attempt < 64; ++attempt) {
-    if (copy_policy(slot, s.policy)) {
-      s.policy_ok = s.policy.generation == generation && policy_valid(s.policy);
-      if (!s.policy_ok) s.policy_generation = 0;  // look again on the next call
-      return;
+    const SnapshotResult r = snapshot_policy(s.seg, generation, *next);
+    if (r == SnapshotResult::kBusy) continue;
+    if (r == SnapshotResult::kOk) {
+      remap_counters(s, *next);
+      s.policy = *next;
+      s.policy_ok = true;
+      s.policy_generation = generation;
+    } else if (r == SnapshotResult::kNoPolicy) {
+      s.policy_ok = false;
+      s.policy_generation = 0;
     }
+    return;  // kInvalid: keep what we had and look again on the next call
   }
-  s.policy_generation = 0;
 }
 
 inline void ensure_policy(ClientState& s) {
@@ -232,30 +234,37 @@ inline void ensure_policy(ClientState& s) {
 }
 
 // ---------------------------------------------------------------------------
-// Key table.
+// Key table and cells.
 
+struct Text {
+  const char* data;
+  std::size_t size;
+};
+
+// One matched limit of a call. Deliberately without member initializers:
+// reserve fills every field it reads, and zeroing eight of these on every
+// call was measurable.
 struct CellPlan {
-  KeySlot* key = nullptr;
-  Word key_index = 0;
-  int limit = 0;
-  Word kind = 0;
-  Word measure = 0;
-  Word flags = 0;
-  Word emission_ns = 0;
-  Word capacity = 0;  // rates: capacity_ns; budgets: units per window
-  Word debit = 0;     // rates: nanoseconds; budgets: units
-  Word window_end_ns = 0;
-  Word window = 0;  // budgets: window start (unix seconds)
-  Word identity = 0;
-  Word hash = 0;
-  Word n_matched = 0;
-  std::string_view matched[kMaxMatchTerms];
+  const CompiledLimit* limit_def;
+  KeySlot* key;
+  Word key_index;
+  int limit;
+  Word kind;
+  Word measure;
+  Word flags;
+  Word emission_ns;
+  Word capacity;  // rates: capacity_ns; budgets: units per window
+  Word debit;     // rates: nanoseconds; budgets: units
+  Word window;    // budgets: window start (unix seconds); rates: 0
+  Word window_end_ns;
+  Word value_hash[kMaxMatchTerms];
+  Text matched[kMaxMatchTerms];
 };
 
 // Finds the slot of `hash`, claiming an empty one if the key is new. Returns
 // nullptr when the table holds max_keys keys.
 KeySlot* find_or_insert(const SegmentMap& seg, Word hash, Word* index_out, Word identity,
-                        Word window_start, const std::string_view* values, Word n_values) {
+                        Word window_start, const Text* values, Word n_values) {
   const Word cap = seg.key_capacity();
   Word i = static_cast<Word>((static_cast<unsigned __int128>(hash) * cap) >> 64);
   SegmentHeader& h = seg.header();
@@ -282,8 +291,8 @@ KeySlot* find_or_insert(const SegmentMap& seg, Word hash, Word* index_out, Word 
     std::size_t at = 0;
     for (Word v = 0; v < n_values && at < sizeof label; ++v) {
       if (v > 0) label[at++] = '|';
-      const std::size_t take = std::min(values[v].size(), sizeof label - at);
-      std::memcpy(label + at, values[v].data(), take);
+      const std::size_t take = std::min(values[v].size, sizeof label - at);
+      std::memcpy(label + at, values[v].data, take);
       at += take;
     }
     store_text(k.label, label, at);
@@ -320,12 +329,11 @@ inline bool cell_admits(const CellPlan& c, Word value, Word now, Word* next, Wor
 }
 
 Reason reject_reason(const CellPlan& c) {
-  if (c.kind == kKindRate)
-    return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kRateLimited;
-  return c.debit > c.capacity ? Reason::kRequestTooLarge : Reason::kBudgetExhausted;
+  if (c.debit > c.capacity) return Reason::kRequestTooLarge;
+  return c.kind == kKindRate ? Reason::kRateLimited : Reason::kBudgetExhausted;
 }
 
-inline void bump(Word& counter) { fetch_add_relaxed(counter, 1); }
+// Single-writer counters in this client's own registry slot.
 inline void bump_own(Word& counter) { store_relaxed(counter, load_relaxed(counter) + 1); }
 
 }  // namespace
@@ -347,28 +355,29 @@ Decision Client::reserve_raw(const CallRequest& req) {
     d.limit_index = limit;
     d.retry_after_ns = retry_ns;
     bump_own(me.rejected);
-    return d;
+    if (limit >= 0) bump_own(me.limit_rejected[limit]);
   };
 
   ensure_policy(s);
-  if (!s.policy_ok) return reject(Reason::kNoPolicy, -1, 0);
+  if (!s.policy_ok) {
+    reject(Reason::kNoPolicy, -1, 0);
+    return d;
+  }
   const std::size_t n_attrs = req.attributes.size();
   if (n_attrs > kMaxAttributes || req.input_tokens > detail::kMaxTokens ||
       req.max_output_tokens > detail::kMaxTokens) {
-    return reject(Reason::kInvalidArgument, -1, 0);
+    reject(Reason::kInvalidArgument, -1, 0);
+    return d;
   }
   const CompiledPolicy& p = s.policy;
-  const Word now = monotonic_ns();
-  const Word wall_s = (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
 
   // Hash the call's attributes once.
   Word name_hash[kMaxAttributes], value_hash[kMaxAttributes];
   Word model_hash = 0;
-  const Word model_name = s.model_attr_hash;
   for (std::size_t a = 0; a < n_attrs; ++a) {
     name_hash[a] = hash_text(s.seed, req.attributes[a].name);
     value_hash[a] = hash_text(s.seed, req.attributes[a].value);
-    if (name_hash[a] == model_name) model_hash = value_hash[a];
+    if (name_hash[a] == s.model_attr_hash) model_hash = value_hash[a];
   }
   Word in_p = 0, out_p = 0;
   bool priced = false;
@@ -383,54 +392,69 @@ Decision Client::reserve_raw(const CallRequest& req) {
   const detail::Usage est{req.input_tokens, req.max_output_tokens, false};
   d.estimated_cost_nusd = priced ? detail::cost_nusd(est.input, est.output, in_p, out_p) : 0;
 
-  // Phase 1: match every limit and plan its cell. Model access and prices
-  // are settled here, before any key is inserted for a call that fails them.
+  // Phase 1: match every limit. Model access and prices are settled here,
+  // before the clock is read or any key is touched.
   CellPlan plan[kMaxCellsPerReservation];
   Word n_cells = 0;
   for (Word li = 0; li < p.limit_count; ++li) {
     const CompiledLimit& L = p.limits[li];
     const int limit = static_cast<int>(li);
-    Word key_words[2 + kMaxMatchTerms];
-    std::string_view matched[kMaxMatchTerms];
+    CellPlan& c = plan[n_cells < kMaxCellsPerReservation ? n_cells : 0];
     bool match = true;
     for (Word t = 0; t < L.term_count && match; ++t) {
       match = false;
       for (std::size_t a = 0; a < n_attrs; ++a) {
         if (name_hash[a] != L.term_attr_hash[t]) continue;
         match = L.term_value_hash[t] == 0 || L.term_value_hash[t] == value_hash[a];
-        key_words[2 + t] = value_hash[a];
-        matched[t] = req.attributes[a].value;
+        c.value_hash[t] = value_hash[a];
+        c.matched[t] = {req.attributes[a].value.data(), req.attributes[a].value.size()};
         break;
       }
     }
     if (!match) continue;
     const bool shadow = L.flags & kFlagShadow;
-
     if (L.kind == kKindModelAccess) {
       bool allowed = false;
       for (Word m = 0; m < L.allowed_count; ++m) allowed |= L.allowed_model_hash[m] == model_hash;
       if (allowed) continue;
-      if (shadow) {
-        ++d.shadow_rejects;
-        continue;
+      if (!shadow) {
+        reject(Reason::kModelNotAllowed, limit, 0);
+        return d;
       }
-      return reject(Reason::kModelNotAllowed, limit, 0);
+      ++d.shadow_rejects;
+      bump_own(me.limit_shadow_rejected[limit]);
+      continue;
     }
     if (L.measure == kMeasureNanoUsd && !priced) {
-      if (shadow) {
-        ++d.shadow_rejects;
-        continue;
+      if (!shadow) {
+        reject(Reason::kUnknownModelPrice, limit, 0);
+        return d;
       }
-      return reject(Reason::kUnknownModelPrice, limit, 0);
+      ++d.shadow_rejects;
+      bump_own(me.limit_shadow_rejected[limit]);
+      continue;
     }
-    if (n_cells == kMaxCellsPerReservation) return reject(Reason::kTooManyLimits, limit, 0);
-
-    CellPlan& c = plan[n_cells++];
+    if (n_cells == kMaxCellsPerReservation) {
+      reject(Reason::kTooManyLimits, limit, 0);
+      return d;
+    }
+    c.limit_def = &L;
     c.limit = limit;
     c.kind = L.kind;
     c.measure = L.measure;
     c.flags = L.flags;
-    c.identity = L.identity;
+    ++n_cells;
+  }
+
+  // Phase 2: read the clock once, then for each cell: its window, its key,
+  // and one load to check it. The reject path ends here, having written
+  // only this client's own counters.
+  const Word now = n_cells != 0 ? monotonic_ns() : 0;
+  const Word wall_s = (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+  Word kept = 0;
+  for (Word i = 0; i < n_cells; ++i) {
+    CellPlan& c = plan[i];
+    const CompiledLimit& L = *c.limit_def;
     const Word units = detail::units_for(L.measure, est, in_p, out_p);
     if (L.kind == kKindRate) {
       c.emission_ns = L.emission_ns;
@@ -438,40 +462,42 @@ Decision Client::reserve_raw(const CallRequest& req) {
       c.debit = units * L.emission_ns;
       if (units != 0 && c.debit / units != L.emission_ns)
         c.debit = ~Word{0};  // overflow: too large
+      c.window = 0;
+      c.window_end_ns = 0;
     } else {
       Word w = 0;
       while (w + 1 < L.window_count && L.window_start[w + 1] <= wall_s) ++w;
-      if (w + 1 >= L.window_count) return reject(Reason::kPolicyStale, limit, 0);
-      c.window = L.window_start[w];
+      if (w + 1 >= L.window_count) {
+        reject(Reason::kPolicyStale, c.limit, 0);
+        return d;
+      }
+      c.emission_ns = 0;
       c.capacity = L.budget;
       c.debit = units;
+      c.window = L.window_start[w];
       c.window_end_ns = (L.window_start[w + 1] - wall_s) * 1'000'000'000ull;
     }
+    Word key_words[2 + kMaxMatchTerms];
     key_words[0] = L.identity;
     key_words[1] = c.window;
-    c.hash = hash_words(s.seed, key_words, 2 + static_cast<int>(L.term_count));
-    c.n_matched = L.term_count;
-    for (Word t = 0; t < L.term_count; ++t) c.matched[t] = matched[t];
-  }
-
-  // Phase 2: locate each cell (inserting new keys) and check it with one
-  // load. The reject path ends here, having written only counters.
-  Word kept = 0;
-  for (Word i = 0; i < n_cells; ++i) {
-    CellPlan& c = plan[i];
+    for (Word t = 0; t < L.term_count; ++t) key_words[2 + t] = c.value_hash[t];
+    const Word hash = hash_words(s.seed, key_words, 2 + static_cast<int>(L.term_count));
     c.key =
-        find_or_insert(s.seg, c.hash, &c.key_index, c.identity, c.window, c.matched, c.n_matched);
-    if (c.key == nullptr) return reject(Reason::kTableFull, c.limit, 0);
+        find_or_insert(s.seg, hash, &c.key_index, L.identity, c.window, c.matched, L.term_count);
+    if (c.key == nullptr) {
+      reject(Reason::kTableFull, c.limit, 0);
+      return d;
+    }
     Word next = 0, retry = 0;
     if (!cell_admits(c, load_relaxed(c.key->value), now, &next, &retry)) {
-      bump(c.key->rejected);
       if (c.flags & kFlagShadow) {
-        bump(c.key->shadow_rejected);
         ++d.shadow_rejects;
+        bump_own(me.limit_shadow_rejected[c.limit]);
         continue;  // not debited, dropped from the plan
       }
       const Reason why = reject_reason(c);
-      return reject(why, c.limit, why == Reason::kRequestTooLarge ? 0 : retry);
+      reject(why, c.limit, why == Reason::kRequestTooLarge ? 0 : retry);
+      return d;
     }
     if (kept != i) plan[kept] = c;
     ++kept;
@@ -492,7 +518,10 @@ Decision Client::reserve_raw(const CallRequest& req) {
     seq = state_seq(st) + 1 == (Word{1} << 32) ? 1 : state_seq(st) + 1;
     if (compare_exchange_strong(r.state, st, make_state(seq, s.me, 0, kResReserving))) slot = &r;
   }
-  if (slot == nullptr) return reject(Reason::kTooManyReservations, -1, 0);
+  if (slot == nullptr) {
+    reject(Reason::kTooManyReservations, -1, 0);
+    return d;
+  }
 
   store_relaxed(slot->est_input, est.input);
   store_relaxed(slot->est_output, est.output);
@@ -514,28 +543,27 @@ Decision Client::reserve_raw(const CallRequest& req) {
     while ((ok = cell_admits(c, value, now, &next, &retry))) {
       if (compare_exchange(c.key->value, value, next)) break;
     }
-    if (!ok) {
-      bump(c.key->rejected);
-      if (c.flags & kFlagShadow) {
-        bump(c.key->shadow_rejected);
-        ++d.shadow_rejects;
-        continue;
-      }
-      // Refund what this reservation already debited, then give the slot back.
-      for (Word j = 0; j < i; ++j) {
-        if (debited & (Word{1} << j)) fetch_add(plan[j].key->value, Word{0} - plan[j].debit);
-        store_relaxed(slot->debited_mask, debited &= ~(Word{1} << j));
-      }
-      detail::release_slot(*slot, seq);
-      return reject(reject_reason(c), c.limit, retry);
+    if (ok) {
+      debited |= Word{1} << i;
+      store_relaxed(slot->debited_mask, debited);
+      continue;
     }
-    debited |= Word{1} << i;
-    store_relaxed(slot->debited_mask, debited);
+    if (c.flags & kFlagShadow) {
+      ++d.shadow_rejects;
+      bump_own(me.limit_shadow_rejected[c.limit]);
+      continue;
+    }
+    // Refund what this reservation already debited, then give the slot back.
+    for (Word j = 0; j < i; ++j) {
+      if (!(debited & (Word{1} << j))) continue;
+      fetch_add(plan[j].key->value, Word{0} - plan[j].debit);
+      store_relaxed(slot->debited_mask, debited &= ~(Word{1} << j));
+    }
+    detail::release_slot(*slot, seq);
+    reject(reject_reason(c), c.limit, retry);
+    return d;
   }
 
-  for (Word i = 0; i < n_cells; ++i) {
-    if (debited & (Word{1} << i)) bump(plan[i].key->admitted);
-  }
   if (req.hold_for_ns != 0) {
     store_relaxed(slot->deadline_ns, now + req.hold_for_ns);
     store_release(slot->state, make_state(seq, 0, 0, kResActive));
@@ -543,6 +571,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
     store_release(slot->state, make_state(seq, s.me, 0, kResActive));
   }
   bump_own(me.admitted);
+  for (Word i = 0; i < n_cells; ++i) bump_own(me.limit_admitted[plan[i].limit]);
   d.admitted = true;
   d.reservation_id = seq << 32 | slot_index;
   return d;
@@ -633,7 +662,8 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     const Word extra = detail::units_for(measure, {in, out + output_tokens}, in_p, out_p) -
                        detail::units_for(measure, {in, out}, in_p, out_p);
     if (extra == 0) continue;
-    CellPlan c;
+    CellPlan c{};
+    c.limit = -1;
     c.kind = cell_kind(key);
     c.emission_ns = load_relaxed(r->cells[i].emission_ns);
     c.debit = c.kind == kKindRate ? extra * c.emission_ns : extra;
@@ -662,7 +692,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
       if (compare_exchange(k.value, value, next)) break;
     }
     if (!ok) {
-      bump(k.rejected);
+      if (c.limit >= 0) bump_own(s.seg.clients()[s.me - 1].limit_rejected[c.limit]);
       detail::refund_extension(s.seg, *r, taken, output_tokens);
       store_relaxed(r->extend_mask, 0);
       store_relaxed(r->extend_target, 0);

@@ -3,6 +3,8 @@
 // private copy of the published policy. Never writes a shared word.
 #include "sluice/inspect.h"
 
+#include "policy_snapshot.h"
+
 #include <atomic>
 #include <cstring>
 #include <ctime>
@@ -63,30 +65,6 @@ std::uint64_t count_in_flight(const SegmentMap& seg) {
 // ---------------------------------------------------------------------------
 // Policy: a private copy of the published slot, taken under its seqlock.
 
-bool copy_policy(const CompiledPolicy& src, CompiledPolicy& dst) {
-  const Word before = load_acquire(src.write_seq);
-  if ((before & 1) != 0) return false;
-  const Word* from = reinterpret_cast<const Word*>(&src);
-  Word* to = reinterpret_cast<Word*>(&dst);
-  for (std::size_t i = 0; i < sizeof(CompiledPolicy) / sizeof(Word); ++i) {
-    to[i] = load_relaxed(from[i]);
-  }
-  std::atomic_thread_fence(std::memory_order_acquire);
-  return load_relaxed(src.write_seq) == before;
-}
-
-// Every count the decoder below indexes with is in range.
-bool policy_valid(const CompiledPolicy& p) {
-  if (p.limit_count > kMaxLimits || p.model_count > kMaxModels) return false;
-  for (Word i = 0; i < p.limit_count; ++i) {
-    const CompiledLimit& l = p.limits[i];
-    if (l.term_count > kMaxMatchTerms || l.window_count > kWindowTable) return false;
-    if (l.kind < kKindRate || l.kind > kKindModelAccess) return false;
-    if (l.kind == kKindRate && l.emission_ns == 0) return false;
-  }
-  return true;
-}
-
 Result<std::unique_ptr<CompiledPolicy>> current_policy(const SegmentMap& seg) {
   const std::string& name = seg.name();
   for (int attempt = 0; attempt < 64; ++attempt) {
@@ -97,9 +75,9 @@ Result<std::unique_ptr<CompiledPolicy>> current_policy(const SegmentMap& seg) {
                                               "to finish starting, or check its log");
     }
     auto copy = std::make_unique<CompiledPolicy>();
-    if (!copy_policy(seg.policy_slot(static_cast<int>(generation & 1)), *copy)) continue;
-    if (copy->generation != generation) continue;  // republished while we copied
-    if (!policy_valid(*copy)) break;
+    const SnapshotResult r = snapshot_policy(seg, generation, *copy);
+    if (r == SnapshotResult::kBusy) continue;  // republished while we copied
+    if (r != SnapshotResult::kOk) break;
     return copy;
   }
   return Status(ErrorCode::kIncompatible, "segment '" + name +
@@ -197,8 +175,6 @@ KeyRow row_for(const CompiledLimit& l, const KeySlot& key, Word now_ns) {
     fill_budget(l, value, load_relaxed(key.window_start), row);
   }
   row.remaining = row.limit_value > row.used ? row.limit_value - row.used : 0;
-  row.admitted = load_relaxed(key.admitted);
-  row.rejected = load_relaxed(key.rejected);
   return row;
 }
 
@@ -254,6 +230,51 @@ Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windo
       continue;
     }
     rows.push_back(row_for(l, k, now_ns));
+  }
+  return rows;
+}
+
+Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
+  Result<SegmentMap> seg = SegmentMap::attach(segment);
+  if (!seg.ok()) return seg.status();
+  Result<std::unique_ptr<CompiledPolicy>> policy = current_policy(seg.value());
+  if (!policy.ok()) return policy.status();
+  const CompiledPolicy& p = *policy.value();
+  std::vector<LimitRow> rows(p.limit_count);
+  for (Word i = 0; i < p.limit_count; ++i) {
+    const CompiledLimit& l = p.limits[i];
+    LimitRow& row = rows[i];
+    row.limit = text_of(l.name);
+    row.kind = l.kind == kKindRate ? "rate" : l.kind == kKindBudget ? "budget" : "model_access";
+    row.unit = l.kind == kKindModelAccess ? "" : unit_of(l.measure);
+    row.shadow = (l.flags & kFlagShadow) != 0;
+  }
+  // Counts indexed by the positions of this generation only.
+  auto add = [&](const Word* admitted, const Word* rejected, const Word* shadow) {
+    for (Word i = 0; i < p.limit_count; ++i) {
+      rows[i].admitted += load_relaxed(admitted[i]);
+      rows[i].rejected += load_relaxed(rejected[i]);
+      rows[i].shadow_rejected += load_relaxed(shadow[i]);
+    }
+  };
+  const SegmentHeader& h = seg->header();
+  if (load_acquire(h.limit_departed_generation) == p.generation) {
+    add(h.limit_admitted_departed, h.limit_rejected_departed, h.limit_shadow_rejected_departed);
+  }
+  for (Word c = 0; c < seg->client_count(); ++c) {
+    const ClientSlot& slot = seg->clients()[c];
+    if (load_acquire(slot.pid) == 0 || load_acquire(slot.counters_generation) != p.generation) {
+      continue;
+    }
+    add(slot.limit_admitted, slot.limit_rejected, slot.limit_shadow_rejected);
+  }
+  std::unordered_map<Word, Word> index_of;
+  for (Word i = 0; i < p.limit_count; ++i) index_of.emplace(p.limits[i].identity, i);
+  for (Word k = 0; k < seg->key_capacity(); ++k) {
+    const KeySlot& key = seg->keys()[k];
+    if (load_relaxed(key.hash) == 0) continue;
+    const auto at = index_of.find(load_acquire(key.identity));
+    if (at != index_of.end()) ++rows[at->second].keys;
   }
   return rows;
 }

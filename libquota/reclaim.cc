@@ -106,6 +106,19 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
     fetch_add(h.rejected_departed, load_relaxed(c.rejected));
     store_relaxed(c.admitted, 0);
     store_relaxed(c.rejected, 0);
+    const bool same_policy =
+        load_relaxed(c.counters_generation) == load_relaxed(h.limit_departed_generation);
+    for (int l = 0; l < kMaxLimits; ++l) {
+      if (same_policy) {  // counts of an older policy are dropped; the totals keep them
+        fetch_add(h.limit_admitted_departed[l], load_relaxed(c.limit_admitted[l]));
+        fetch_add(h.limit_rejected_departed[l], load_relaxed(c.limit_rejected[l]));
+        fetch_add(h.limit_shadow_rejected_departed[l], load_relaxed(c.limit_shadow_rejected[l]));
+      }
+      store_relaxed(c.limit_admitted[l], 0);
+      store_relaxed(c.limit_rejected[l], 0);
+      store_relaxed(c.limit_shadow_rejected[l], 0);
+    }
+    store_relaxed(c.counters_generation, 0);
     store_relaxed(c.start_time, 0);
     store_relaxed(c.departed, 0);
     store_release(c.pid, 0);

@@ -102,18 +102,16 @@ static_assert(offsetof(CompiledPolicy, models) == 64);
 // ---------------------------------------------------------------------------
 // Key table: open addressing, insert-only. A key slot is claimed by a CAS of
 // its hash (never 0) into an empty slot; the slot's cell starts at zero,
-// which is a valid state for both cell kinds. The hot line holds the cell
-// and its counters; the cold line holds what the key is, for display,
-// written once after the claim (`identity` last, with release).
+// which is a valid state for both cell kinds. The hot line holds only the
+// cell, so contention on a hot key is one word; the cold line holds what the
+// key is, for display, written once after the claim (`identity` last, with
+// release). Decision counts live with each client (ClientSlot), not here.
 
 struct KeySlot {
   // hot line
-  Word hash;      // 0 = empty
-  Word value;     // rate: GCRA theoretical arrival time (monotonic ns); budget: units used
-  Word admitted;  // reservations admitted through this cell
-  Word rejected;  // reservations this cell rejected (shadow would-rejects included)
-  Word shadow_rejected;
-  Word reserved_hot[3];
+  Word hash;   // 0 = empty
+  Word value;  // rate: GCRA theoretical arrival time (monotonic ns); budget: units used
+  Word reserved_hot[6];
   // cold line
   Word identity;      // CompiledLimit::identity, 0 until the label is written
   Word window_start;  // budget window (unix seconds); 0 for rates
@@ -188,22 +186,33 @@ static_assert(sizeof(ReservationSlot) == 256);
 static_assert(offsetof(ReservationSlot, cells) == 128);
 
 // ---------------------------------------------------------------------------
-// Client registry: one slot per attached client (a Client object). Counters
-// on the second line are written only by the owner (single writer).
+// Client registry: one slot per attached client (a Client object). The
+// counters are written only by the owner (single writer: a load and a store,
+// no read-modify-write), so counting costs no contention. Per-limit counters
+// are indexed by the limit's position in policy `counters_generation`; the
+// client moves them by limit identity when it adopts a new policy.
 
 inline constexpr int kMaxClients = 1024;
 
 struct ClientSlot {
+  // line pair: who
   Word pid;         // 0 = free; claimed by CAS
   Word start_time;  // /proc/<pid>/stat field 22: proves a pid was not reused
   Word attached_ns;
   Word departed;  // 1 once the Client detached; the sidecar then reclaims the slot
-  Word reserved_cold[4];
+  Word counters_generation;
+  Word reserved_cold[11];
+  // line pair: totals
   Word admitted;
   Word rejected;
-  Word reserved_hot[6];
+  Word reserved_hot[14];
+  // per limit
+  Word limit_admitted[kMaxLimits];
+  Word limit_rejected[kMaxLimits];  // enforced rejections
+  Word limit_shadow_rejected[kMaxLimits];
 };
-static_assert(sizeof(ClientSlot) == kLinePair);
+static_assert(sizeof(ClientSlot) == 14 * kLinePair);
+static_assert(offsetof(ClientSlot, admitted) == kLinePair);
 
 // ---------------------------------------------------------------------------
 // Header at offset 0.
@@ -243,12 +252,18 @@ struct SegmentHeader {
   Word admitted_departed;
   Word rejected_departed;
   Word abandoned_total;
-  Word reserved3[12];
+  Word limit_departed_generation;  // policy the per-limit counts below refer to
+  Word reserved3[11];
+  // per-limit counts folded in from departed clients
+  Word limit_admitted_departed[kMaxLimits];
+  Word limit_rejected_departed[kMaxLimits];
+  Word limit_shadow_rejected_departed[kMaxLimits];
 };
 static_assert(offsetof(SegmentHeader, sidecar_pid) == 256);
 static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
-static_assert(sizeof(SegmentHeader) == 640);
+static_assert(sizeof(SegmentHeader) == 640 + 3 * kMaxLimits * 8);
+static_assert(sizeof(SegmentHeader) <= 4096);
 
 inline constexpr std::size_t kHeaderBytes = 4096;  // header region, page-aligned
 

@@ -178,6 +178,13 @@ class CliTest : public ::testing::Test {
     return nullptr;
   }
 
+  json limit_row(const std::string& limit) {
+    for (const json& row : sluice_json({"limits"})) {
+      if (row["limit"] == limit) return row;
+    }
+    return nullptr;
+  }
+
   double pricing_used() {
     const json row = key_row("pricing-daily-usd", "feature=quote-agent,team=pricing");
     return row.is_null() ? -1 : row["used"].get<double>();
@@ -249,7 +256,12 @@ TEST_F(CliTest, ChargeCostsTheModelPriceExactlyAndShowsInKeys) {
   EXPECT_EQ(row["limit_value"].get<double>(), 25.0);
   EXPECT_EQ(row["remaining"].get<double>(), 24.9925);
   EXPECT_EQ(row["unit"], "usd");
-  EXPECT_EQ(row["admitted"], 1);
+  const json limit = limit_row("pricing-daily-usd");
+  ASSERT_FALSE(limit.is_null());
+  EXPECT_EQ(limit["admitted"], 1);
+  EXPECT_EQ(limit["rejected"], 0);
+  EXPECT_EQ(limit["keys"], 1);
+  EXPECT_EQ(limit["kind"], "budget");
   EXPECT_EQ(status()["keys_used"], 3);  // team-tokens, team-requests, pricing-daily-usd
 }
 
@@ -412,7 +424,10 @@ TEST_F(CliTest, KeysForHumansIsAnAlignedTable) {
     found = true;
     EXPECT_NE(row.find("0.007500000"), std::string::npos) << row;
     EXPECT_NE(row.find("24.992500000"), std::string::npos) << row;
-    EXPECT_EQ(row.size(), header.size()) << "columns not aligned:\n" << r.out;
+    // Numbers are right-aligned under their heading.
+    EXPECT_EQ(row.find("24.992500000") + 12, header.find("REMAINING") + 9)
+        << "columns not aligned:\n"
+        << r.out;
   }
   EXPECT_TRUE(found) << r.out;
 }

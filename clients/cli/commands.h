@@ -27,7 +27,7 @@ struct Command {
 
 // check FILE
 void add_check_command(CLI::App& app, std::vector<Command>& out);
-// status, keys, reload
+// status, keys, limits, reload
 void add_inspect_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);
 // reserve, charge, commit, cancel
 void add_call_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);

@@ -1,4 +1,4 @@
-// sluice status | keys | reload: what the segment holds, read without
+// sluice status | keys | limits | reload: what the segment holds, read without
 // registering a client; reload signals the sidecar named in the header.
 #include <signal.h>
 #include <sys/types.h>
@@ -88,8 +88,6 @@ json key_json(const KeyRow& r) {
           {"limit_value", amount_json(r, r.limit_value)},
           {"remaining", amount_json(r, r.remaining)},
           {"unit", r.unit},
-          {"admitted", r.admitted},
-          {"rejected", r.rejected},
           {"shadow", r.shadow}};
 }
 
@@ -98,12 +96,10 @@ void print_keys(const std::vector<KeyRow>& rows) {
   cells.reserve(rows.size());
   for (const KeyRow& r : rows) {
     cells.push_back({r.limit, r.attributes, r.window, amount_text(r, r.used),
-                     amount_text(r, r.limit_value), amount_text(r, r.remaining), r.unit,
-                     std::to_string(r.admitted), std::to_string(r.rejected)});
+                     amount_text(r, r.limit_value), amount_text(r, r.remaining), r.unit});
   }
-  print_table({"LIMIT", "ATTRIBUTES", "WINDOW", "USED", "LIMIT", "REMAINING", "UNIT", "ADMITTED",
-               "REJECTED"},
-              cells, {3, 4, 5, 7, 8});
+  print_table({"LIMIT", "ATTRIBUTES", "WINDOW", "USED", "LIMIT", "REMAINING", "UNIT"}, cells,
+              {3, 4, 5});
 }
 
 int run_keys(const Globals& g, bool as_json, bool all_windows) {
@@ -120,6 +116,41 @@ int run_keys(const Globals& g, bool as_json, bool all_windows) {
     print_json(doc);
   } else {
     print_keys(r);
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// limits
+
+json limit_json(const LimitRow& r) {
+  return {{"limit", r.limit},       {"kind", r.kind},
+          {"unit", r.unit},         {"shadow", r.shadow},
+          {"keys", r.keys},         {"admitted", r.admitted},
+          {"rejected", r.rejected}, {"shadow_rejected", r.shadow_rejected}};
+}
+
+void print_limits(const std::vector<LimitRow>& rows) {
+  std::vector<std::vector<std::string>> cells;
+  cells.reserve(rows.size());
+  for (const LimitRow& r : rows) {
+    cells.push_back({r.limit, r.kind + (r.shadow ? " (shadow)" : ""), r.unit,
+                     std::to_string(r.keys), std::to_string(r.admitted), std::to_string(r.rejected),
+                     std::to_string(r.shadow_rejected)});
+  }
+  print_table({"LIMIT", "KIND", "UNIT", "KEYS", "ADMITTED", "REJECTED", "WOULD-REJECT"}, cells,
+              {3, 4, 5, 6});
+}
+
+int run_limits(const Globals& g, bool as_json) {
+  Result<std::vector<LimitRow>> rows = list_limits(g.segment);
+  if (!rows.ok()) return fail(kExitUsage, rows.status().message());
+  if (as_json) {
+    json doc = json::array();
+    for (const LimitRow& row : rows.value()) doc.push_back(limit_json(row));
+    print_json(doc);
+  } else {
+    print_limits(rows.value());
   }
   return kExitOk;
 }
@@ -184,6 +215,14 @@ void add_inspect_commands(CLI::App& app, const Globals& g, std::vector<Command>&
   out.push_back({keys, [&g, keys_json_flag, all_windows] {
                    return run_keys(g, *keys_json_flag, *all_windows);
                  }});
+
+  CLI::App* limits = app.add_subcommand("limits", "every limit: keys, admitted, rejected");
+  auto limits_json_flag = std::make_shared<bool>(false);
+  limits->add_flag("--json", *limits_json_flag, "one JSON array");
+  limits->footer(
+      "Counts are summed over every client of the current policy; WOULD-REJECT counts the calls a\n"
+      "shadow limit would have refused.");
+  out.push_back({limits, [&g, limits_json_flag] { return run_limits(g, *limits_json_flag); }});
 
   CLI::App* reload = app.add_subcommand("reload", "make sluiced re-read its policy file (SIGHUP)");
   reload->footer("Exit status: 0 reloaded, 1 refused (the running policy is kept), 2 no sluiced.");

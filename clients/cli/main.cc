@@ -23,7 +23,7 @@ std::string default_segment() {
 }
 
 constexpr const char* kCommandList =
-    "check, status, keys, reload, reserve, charge, commit or cancel";
+    "check, status, keys, limits, reload, reserve, charge, commit or cancel";
 
 // One line for a parse error, pointing at the help of the subcommand being parsed.
 std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e) {

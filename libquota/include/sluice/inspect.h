@@ -51,8 +51,19 @@ struct KeyRow {
   std::uint64_t used = 0;
   std::uint64_t limit_value = 0;
   std::uint64_t remaining = 0;  // limit - used, at least 0
-  std::uint64_t admitted = 0;
-  std::uint64_t rejected = 0;
+};
+
+// Decision counts of one limit of the current policy, summed over every
+// client (each counts its own, without contention) and departed clients.
+struct LimitRow {
+  std::string limit;
+  std::string kind;  // rate | budget | model_access
+  std::string unit;  // as KeyRow::unit; empty for model access
+  bool shadow = false;
+  std::uint64_t keys = 0;             // live cells of the limit
+  std::uint64_t admitted = 0;         // reservations the limit took part in
+  std::uint64_t rejected = 0;         // calls the limit refused
+  std::uint64_t shadow_rejected = 0;  // calls a shadow limit would have refused
 };
 
 // Liveness, policy generation, table use and call totals of `segment`.
@@ -61,5 +72,8 @@ Result<SegmentStatus> read_status(const std::string& segment);
 // Every live cell of the current policy, in key-table order. Budget cells of
 // past windows are left out unless `all_windows`.
 Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windows = false);
+
+// Every limit of the current policy, in policy order, with its counts.
+Result<std::vector<LimitRow>> list_limits(const std::string& segment);
 
 }  // namespace sluice
