@@ -28,17 +28,38 @@ using shm::Word;
 using namespace shm;  // NOLINT(google-build-using-namespace): the layout's names read best bare
 
 inline constexpr int kMaxAttributes = 16;
+inline constexpr int kMaxNames = 1 + kMaxLimits * kMaxMatchTerms;
+
+// An attribute name as two zero-padded words: names the policy can match
+// are at most 15 bytes, so two compares tell whether a call's attribute is
+// one of them, with no hashing.
+struct NameWords {
+  Word w[2];
+  bool operator==(const NameWords& o) const { return w[0] == o.w[0] && w[1] == o.w[1]; }
+};
+
+inline bool to_name_words(std::string_view name, NameWords* out) {
+  if (name.size() > sizeof(out->w)) return false;
+  char buf[sizeof(out->w)] = {};
+  std::memcpy(buf, name.data(), name.size());
+  std::memcpy(out->w, buf, sizeof buf);
+  return true;
+}
 
 struct ClientState {
   explicit ClientState(SegmentMap mapped) : seg(std::move(mapped)) {}
   SegmentMap seg;
   Word seed = 0;
-  Word model_attr_hash = 0;  // hash of the attribute name "model"
-  Word me = 0;               // registry index + 1
+  Word me = 0;  // registry index + 1
   Word cursor = 0;
   Word policy_generation = 0;
   bool policy_ok = false;
   CompiledPolicy policy{};  // process-local copy of the published policy
+  // The attribute names the policy's terms use; entry 0 is "model".
+  // term_name[l][t] is the entry of limit l's term t.
+  int name_count = 0;
+  NameWords names[kMaxNames];
+  std::uint16_t term_name[kMaxLimits][kMaxMatchTerms];
 };
 
 const char* to_string(Reason r) {
@@ -210,6 +231,22 @@ void remap_counters(ClientState& s, const CompiledPolicy& next) {
   store_release(me.counters_generation, next.generation);
 }
 
+// Builds the name dictionary of the policy just adopted.
+void index_names(ClientState& s) {
+  s.name_count = 1;
+  to_name_words("model", &s.names[0]);
+  for (Word l = 0; l < s.policy.limit_count; ++l) {
+    const CompiledLimit& L = s.policy.limits[l];
+    for (Word t = 0; t < L.term_count; ++t) {
+      const NameWords name{{L.term_attr_name[t][0], L.term_attr_name[t][1]}};
+      int at = 0;
+      while (at < s.name_count && !(s.names[at] == name)) ++at;
+      if (at == s.name_count) s.names[s.name_count++] = name;
+      s.term_name[l][t] = static_cast<std::uint16_t>(at);
+    }
+  }
+}
+
 void refresh_policy(ClientState& s, Word generation) {
   auto next = std::make_unique<CompiledPolicy>();  // rare: a new policy was published
   for (int attempt = 0; attempt < 64; ++attempt) {
@@ -220,6 +257,7 @@ void refresh_policy(ClientState& s, Word generation) {
       s.policy = *next;
       s.policy_ok = true;
       s.policy_generation = generation;
+      index_names(s);
     } else if (r == SnapshotResult::kNoPolicy) {
       s.policy_ok = false;
       s.policy_generation = 0;
@@ -371,13 +409,24 @@ Decision Client::reserve_raw(const CallRequest& req) {
   }
   const CompiledPolicy& p = s.policy;
 
-  // Hash the call's attributes once.
-  Word name_hash[kMaxAttributes], value_hash[kMaxAttributes];
+  // Name each attribute by its entry in the policy's name dictionary (-1:
+  // no limit looks at it) and hash the values that matter, once.
+  int name_of[kMaxAttributes];
+  Word value_hash[kMaxAttributes];
   Word model_hash = 0;
   for (std::size_t a = 0; a < n_attrs; ++a) {
-    name_hash[a] = hash_text(s.seed, req.attributes[a].name);
+    NameWords name;
+    name_of[a] = -1;
+    if (!to_name_words(req.attributes[a].name, &name)) continue;
+    for (int n = 0; n < s.name_count; ++n) {
+      if (s.names[n] == name) {
+        name_of[a] = n;
+        break;
+      }
+    }
+    if (name_of[a] < 0) continue;
     value_hash[a] = hash_text(s.seed, req.attributes[a].value);
-    if (name_hash[a] == s.model_attr_hash) model_hash = value_hash[a];
+    if (name_of[a] == 0) model_hash = value_hash[a];
   }
   Word in_p = 0, out_p = 0;
   bool priced = false;
@@ -403,8 +452,9 @@ Decision Client::reserve_raw(const CallRequest& req) {
     bool match = true;
     for (Word t = 0; t < L.term_count && match; ++t) {
       match = false;
+      const int wanted = s.term_name[li][t];
       for (std::size_t a = 0; a < n_attrs; ++a) {
-        if (name_hash[a] != L.term_attr_hash[t]) continue;
+        if (name_of[a] != wanted) continue;
         match = L.term_value_hash[t] == 0 || L.term_value_hash[t] == value_hash[a];
         c.value_hash[t] = value_hash[a];
         c.matched[t] = {req.attributes[a].value.data(), req.attributes[a].value.size()};
@@ -446,17 +496,23 @@ Decision Client::reserve_raw(const CallRequest& req) {
     ++n_cells;
   }
 
-  // Phase 2: read the clock once, then for each cell: its window, its key,
-  // and one load to check it. The reject path ends here, having written
-  // only this client's own counters.
-  const Word now = n_cells != 0 ? monotonic_ns() : 0;
-  const Word wall_s = (now + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+  // Phase 2: for each cell, its window, its key, and one load to check it.
+  // The reject path ends here, having written only this client's counters.
+  // The precise clock is read once, at the first rate cell; budget windows
+  // only need the second.
+  Word now = 0;
+  Word wall_s = 0;
+  if (n_cells != 0) {
+    wall_s =
+        (coarse_monotonic_ns() + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+  }
   Word kept = 0;
   for (Word i = 0; i < n_cells; ++i) {
     CellPlan& c = plan[i];
     const CompiledLimit& L = *c.limit_def;
     const Word units = detail::units_for(L.measure, est, in_p, out_p);
     if (L.kind == kKindRate) {
+      if (now == 0) now = monotonic_ns();
       c.emission_ns = L.emission_ns;
       c.capacity = L.capacity_ns;
       c.debit = units * L.emission_ns;
@@ -527,7 +583,6 @@ Decision Client::reserve_raw(const CallRequest& req) {
   store_relaxed(slot->est_output, est.output);
   store_relaxed(slot->input_pusd, in_p);
   store_relaxed(slot->output_pusd, out_p);
-  store_relaxed(slot->created_ns, now);
   for (Word i = 0; i < n_cells; ++i) {
     store_relaxed(slot->cells[i].key,
                   make_cell_key(plan[i].key_index, plan[i].kind, plan[i].measure, plan[i].flags));
@@ -565,7 +620,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
   }
 
   if (req.hold_for_ns != 0) {
-    store_relaxed(slot->deadline_ns, now + req.hold_for_ns);
+    store_relaxed(slot->deadline_ns, monotonic_ns() + req.hold_for_ns);
     store_release(slot->state, make_state(seq, 0, 0, kResActive));
   } else {
     store_release(slot->state, make_state(seq, s.me, 0, kResActive));
@@ -723,7 +778,6 @@ Result<Client> Client::attach(const std::string& segment_name) {
   if (!seg.ok()) return seg.status();
   auto state = std::make_unique<ClientState>(std::move(seg.value()));
   state->seed = load_relaxed(state->seg.header().hash_seed);
-  state->model_attr_hash = hash_text(state->seed, "model");
   const pid_t pid = ::getpid();
   const Word start = process_start_time(pid);
   ClientSlot* clients = state->seg.clients();

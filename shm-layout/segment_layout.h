@@ -178,7 +178,7 @@ struct ReservationSlot {
   Word output_pusd;
   Word actual_input;
   Word actual_output;
-  Word created_ns;
+  Word reserved1;
   Word settle_kind;  // set once actual_* are written: 1 commit, 2 cancel
   ReservationCell cells[kMaxCellsPerReservation];
 };
