@@ -194,19 +194,6 @@ bool is_attribute_name(std::string_view s) {
          });
 }
 
-std::uint64_t period_seconds(Period p) {
-  switch (p) {
-    case Period::kSecond:
-      return 1;
-    case Period::kMinute:
-      return 60;
-    case Period::kHour:
-      return 3600;
-    default:
-      return 86400;
-  }
-}
-
 // One key of a YAML map, in file order.
 struct Entry {
   std::string key;
@@ -855,6 +842,24 @@ Status read_file(const std::string& path, std::string* text) {
 }
 
 }  // namespace
+
+std::uint64_t period_seconds(Period p) {
+  switch (p) {
+    case Period::kSecond:
+      return 1;
+    case Period::kMinute:
+      return 60;
+    case Period::kHour:
+      return 3600;
+    case Period::kDay:
+      return 86400;
+    case Period::kWeek:
+      return 7 * 86400;
+    case Period::kMonth:
+      return 31 * 86400;
+  }
+  return 1;
+}
 
 Result<Policy> parse_policy(const std::string& yaml_text, const std::string& source) {
   try {

@@ -14,24 +14,6 @@ namespace {
 
 using shm::Word;
 
-std::uint64_t period_seconds(Period p) {
-  switch (p) {
-    case Period::kSecond:
-      return 1;
-    case Period::kMinute:
-      return 60;
-    case Period::kHour:
-      return 3600;
-    case Period::kDay:
-      return 86400;
-    case Period::kWeek:
-      return 7 * 86400;
-    case Period::kMonth:
-      return 31 * 86400;
-  }
-  return 1;
-}
-
 Word measure_word(Measure m) {
   switch (m) {
     case Measure::kRequests:

@@ -94,6 +94,9 @@ Result<Policy> parse_policy(const std::string& yaml_text, const std::string& sou
 // Reads and parses a file; a missing or unreadable file is a one-line error.
 Result<Policy> load_policy_file(const std::string& path);
 
+// Nominal length of a period (a month counts as 31 days).
+std::uint64_t period_seconds(Period p);
+
 const char* to_string(Measure m);
 const char* to_string(Period p);
 
