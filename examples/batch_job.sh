@@ -20,6 +20,6 @@ for ((i = 1; i <= items; i++)); do
   # ... call the model for item $i here; it reports its usage ...
   input_tokens=$((input_tokens + 900 + i % 7 * 10))
   output_tokens=$((output_tokens + 300 + i % 5 * 20))
-  sleep 0.05
+  sleep 0.25
 done
 echo "batch_job: processed $items items ($input_tokens in, $output_tokens out); charging at exit"
