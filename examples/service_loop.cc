@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   }
   std::sort(latency_ns.begin(), latency_ns.end());
   auto pct = [&](double p) {
-    return latency_ns[static_cast<std::size_t>(p * (latency_ns.size() - 1))];
+    return latency_ns[static_cast<std::size_t>(p * static_cast<double>(latency_ns.size() - 1))];
   };
   std::printf("service_loop: team=%s admitted=%d", team.c_str(), admitted);
   for (const auto& [reason, n] : rejected) std::printf(" rejected[%s]=%d", reason.c_str(), n);

@@ -516,8 +516,9 @@ Decision Client::reserve_raw(const CallRequest& req) {
       c.emission_ns = L.emission_ns;
       c.capacity = L.capacity_ns;
       c.debit = units * L.emission_ns;
-      if (units != 0 && c.debit / units != L.emission_ns)
+      if (units != 0 && c.debit / units != L.emission_ns) {
         c.debit = ~Word{0};  // overflow: too large
+      }
       c.window = 0;
       c.window_end_ns = 0;
     } else {
@@ -820,8 +821,9 @@ Reservation Client::reserve(const CallRequest& request) {
 }
 
 std::string_view Client::limit_name(int index) const {
-  if (!s_ || !s_->policy_ok || index < 0 || static_cast<Word>(index) >= s_->policy.limit_count)
+  if (!s_ || !s_->policy_ok || index < 0 || static_cast<Word>(index) >= s_->policy.limit_count) {
     return {};
+  }
   const Word(&words)[kNameWords] = s_->policy.limits[index].name;
   const char* text = reinterpret_cast<const char*>(words);
   return std::string_view(text, strnlen(text, sizeof words));

@@ -28,10 +28,13 @@ bool policy_valid(const CompiledPolicy& p) {
     if (l.term_count > kMaxMatchTerms || l.allowed_count > kMaxAllowedModels) return false;
     if (l.kind < kKindRate || l.kind > kKindModelAccess) return false;
     if (l.kind == kKindRate && (l.emission_ns == 0 || l.capacity_ns < l.emission_ns)) return false;
-    if (l.kind == kKindBudget && (l.window_count < 2 || l.window_count > kWindowTable))
+    if (l.kind == kKindBudget && (l.window_count < 2 || l.window_count > kWindowTable)) {
       return false;
-    if (l.kind != kKindModelAccess && (l.measure < kMeasureRequests || l.measure > kMeasureNanoUsd))
+    }
+    if (l.kind != kKindModelAccess &&
+        (l.measure < kMeasureRequests || l.measure > kMeasureNanoUsd)) {
       return false;
+    }
   }
   return true;
 }

@@ -74,9 +74,8 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
         const Word target = load_relaxed(r.extend_target);
         const Word out = load_relaxed(r.est_output);
         const Word back = make_state(seq, state_owner(st), 0, kResActive);
-        if (!compare_exchange_strong(
-                r.state, st, make_state(seq, state_owner(st), kSidecarActor, kResExtending)))
-          break;
+        const Word mine = make_state(seq, state_owner(st), kSidecarActor, kResExtending);
+        if (!compare_exchange_strong(r.state, st, mine)) break;
         if (target > out) {
           detail::refund_extension(seg, r, load_relaxed(r.extend_mask), target - out);
           ++stats.extends_undone;

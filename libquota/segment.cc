@@ -171,8 +171,9 @@ Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSize
     shm.truncate(static_cast<bip::offset_t>(l.total));
     m.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
   } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() != bip::already_exists_error)
+    if (e.get_error_code() != bip::already_exists_error) {
       bip::shared_memory_object::remove(name.c_str());
+    }
     return open_error(name, e);
   }
   auto* h = static_cast<shm::SegmentHeader*>(m.mapping_->region.get_address());

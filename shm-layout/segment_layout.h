@@ -74,8 +74,8 @@ struct CompiledLimit {
   Word allowed_model_hash[kMaxAllowedModels];
   Word name[kNameWords];
 };
-static_assert(sizeof(CompiledLimit) == 67 * 8);
-static_assert(offsetof(CompiledLimit, emission_ns) == 22 * 8);
+static_assert(sizeof(CompiledLimit) == 67 * sizeof(Word));
+static_assert(offsetof(CompiledLimit, emission_ns) == 22 * sizeof(Word));
 
 struct CompiledModel {
   Word name_hash;
@@ -84,7 +84,7 @@ struct CompiledModel {
   Word cached_pusd_per_token;
   Word name[kNameWords];
 };
-static_assert(sizeof(CompiledModel) == 10 * 8);
+static_assert(sizeof(CompiledModel) == 10 * sizeof(Word));
 
 struct CompiledPolicy {
   Word generation;
@@ -262,7 +262,7 @@ struct SegmentHeader {
 static_assert(offsetof(SegmentHeader, sidecar_pid) == 256);
 static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
-static_assert(sizeof(SegmentHeader) == 640 + 3 * kMaxLimits * 8);
+static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[3][kMaxLimits]));
 static_assert(sizeof(SegmentHeader) <= 4096);
 
 inline constexpr std::size_t kHeaderBytes = 4096;  // header region, page-aligned

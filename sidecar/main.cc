@@ -44,8 +44,9 @@ int daemonize(const std::string& log_path) {
     std::string report;
     char buf[512];
     ssize_t n;
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
       report.append(buf, static_cast<std::size_t>(n));
+    }
     if (report.rfind("ok ", 0) == 0) {
       std::printf("sluiced: started (pid %s), logging to %s\n", report.substr(3).c_str(),
                   log_path.c_str());
@@ -77,7 +78,7 @@ void report(int fd, const std::string& line) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{
       "sluiced - the Sluice sidecar: creates the shared-memory segment, publishes the policy,\n"
       "settles the work of dead clients. SIGHUP (or `sluice reload`) reloads the policy;\n"
@@ -151,5 +152,14 @@ int main(int argc, char** argv) {
           " commits finished, " + std::to_string(after.extends_undone - before.extends_undone) +
           " extends undone");
     }
+  }
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a bug, never expected: still one line
+    std::fprintf(stderr, "sluiced: internal error: %s; please report it with the log\n", e.what());
+    return 2;
   }
 }

@@ -25,7 +25,7 @@ inline std::string unique_segment(const std::string& tag) {
 // Writes `yaml_body` (limits, models, ...) under a segment block naming `segment`.
 inline std::string write_policy(const std::string& segment, const std::string& yaml_body,
                                 const std::string& segment_extra = "") {
-  const std::string path = "/tmp/" + segment + ".yaml";
+  std::string path = "/tmp/" + segment + ".yaml";
   std::ofstream out(path);
   out << "segment:\n  name: " << segment << "\n" << segment_extra << yaml_body;
   return path;
