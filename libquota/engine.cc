@@ -515,10 +515,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
       if (now == 0) now = monotonic_ns();
       c.emission_ns = L.emission_ns;
       c.capacity = L.capacity_ns;
-      c.debit = units * L.emission_ns;
-      if (units != 0 && c.debit / units != L.emission_ns) {
-        c.debit = ~Word{0};  // overflow: too large
-      }
+      if (__builtin_mul_overflow(units, L.emission_ns, &c.debit)) c.debit = ~Word{0};  // too large
       c.window = 0;
       c.window_end_ns = 0;
     } else {
