@@ -54,7 +54,8 @@ struct ClientState {
   Word cursor = 0;
   Word policy_generation = 0;
   bool policy_ok = false;
-  CompiledPolicy policy{};  // process-local copy of the published policy
+  CompiledPolicy policy{};    // process-local copy of the published policy
+  CompiledPolicy incoming{};  // where a newly published policy is copied and checked
   // The attribute names the policy's terms use; entry 0 is "model".
   // term_name[l][t] is the entry of limit l's term t.
   int name_count = 0;
@@ -248,13 +249,13 @@ void index_names(ClientState& s) {
 }
 
 void refresh_policy(ClientState& s, Word generation) {
-  auto next = std::make_unique<CompiledPolicy>();  // rare: a new policy was published
+  CompiledPolicy& next = s.incoming;  // preallocated: adopting a policy allocates nothing
   for (int attempt = 0; attempt < 64; ++attempt) {
-    const SnapshotResult r = snapshot_policy(s.seg, generation, *next);
+    const SnapshotResult r = snapshot_policy(s.seg, generation, next);
     if (r == SnapshotResult::kBusy) continue;
     if (r == SnapshotResult::kOk) {
-      remap_counters(s, *next);
-      s.policy = *next;
+      remap_counters(s, next);
+      s.policy = next;
       s.policy_ok = true;
       s.policy_generation = generation;
       index_names(s);
