@@ -238,7 +238,7 @@ void race(benchmark::State& state, const std::vector<std::string>& teams) {
   double total = 0, decisions = 0, cpu_s = 0, wall_s = 0;
   for (int i = 0; i < n; ++i) {
     if (r->elapsed_ns[i] == 0) continue;
-    total += static_cast<double>(r->decisions[i]) * 1e9 / r->elapsed_ns[i];
+    total += static_cast<double>(r->decisions[i]) * 1e9 / static_cast<double>(r->elapsed_ns[i]);
     decisions += static_cast<double>(r->decisions[i]);
     cpu_s += static_cast<double>(r->cpu_ns[i]) / 1e9;
     wall_s += static_cast<double>(r->elapsed_ns[i]) / 1e9;
@@ -262,6 +262,7 @@ BENCHMARK(multiproc_hot_key)->ArgName("procs")->Arg(1)->Arg(2)->Iterations(1)->U
 
 void multiproc_distinct_keys(benchmark::State& state) {
   std::vector<std::string> teams;
+  teams.reserve(static_cast<std::size_t>(state.range(0)));
   for (int i = 0; i < state.range(0); ++i) teams.push_back("distinct-" + std::to_string(i));
   race(state, teams);
 }

@@ -22,6 +22,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -66,7 +67,8 @@ class TscTimer {
       const std::uint64_t a = now();
       p = now() - a;
     }
-    std::nth_element(pairs.begin(), pairs.begin() + pairs.size() / 2, pairs.end());
+    std::nth_element(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(pairs.size() / 2),
+                     pairs.end());
     overhead_ticks_ = pairs[pairs.size() / 2];
   }
 
@@ -88,8 +90,8 @@ class LatencySamples {
     std::sort(ticks_.begin(), ticks_.end());
     const std::uint64_t overhead = timer.overhead_ticks();
     auto at = [&](double q) {
-      const std::size_t i =
-          std::min(ticks_.size() - 1, static_cast<std::size_t>(q * ticks_.size()));
+      const std::size_t i = std::min(
+          ticks_.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ticks_.size())));
       const std::uint64_t t = ticks_[i];
       return timer.ns(static_cast<double>(t > overhead ? t - overhead : 0));
     };

@@ -267,7 +267,7 @@ bool PolicyReader::entries(const YAML::Node& node, int line, const std::string& 
       return fail(key_line, path, "a key is not a plain name; write key: value");
     }
     const std::string key = it->first.Scalar();
-    const std::string field = path.empty() ? key : path + "." + key;
+    const std::string field = path.empty() ? key : std::string(path).append(".").append(key);
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       return fail(key_line, field, "unknown key; allowed: " + allowed_text);
     }
@@ -854,9 +854,9 @@ std::uint64_t period_seconds(Period p) {
     case Period::kDay:
       return 86400;
     case Period::kWeek:
-      return 7 * 86400;
+      return 7 * 86400ull;
     case Period::kMonth:
-      return 31 * 86400;
+      return 31 * 86400ull;
   }
   return 1;
 }

@@ -84,8 +84,9 @@ Result<AttributeList> parse_attributes(const std::vector<std::string>& pairs,
   for (const std::string& p : pairs) {
     const std::string flag = "--attr '" + p + "'";
     const std::size_t eq = p.find('=');
-    if (eq == std::string::npos)
+    if (eq == std::string::npos) {
       return invalid(flag + ": expected KEY=VALUE, e.g. --attr team=pricing");
+    }
     if (Status s = add(flag, p.substr(0, eq), p.substr(eq + 1)); !s.ok()) return s;
   }
   if (!model.empty()) {

@@ -34,8 +34,9 @@ std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e) {
   const std::vector<std::string> rest = app.remaining();
   if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
     if (rest.empty()) return std::string("no command given: use ") + kCommandList;
-    if (rest.front().rfind('-', 0) == 0)
+    if (rest.front().rfind('-', 0) == 0) {
       return "unknown option '" + rest.front() + "'; see sluice --help";
+    }
     return "unknown command '" + rest.front() + "': use " + kCommandList;
   }
   return std::string(e.what()) + "; see sluice --help";
