@@ -99,9 +99,15 @@ class Sluiced : public ::testing::Test {
     (void)SegmentMap::remove(segment_);
     std::remove(sidecar_lock_path(segment_).c_str());
     std::remove(policy_.c_str());
+    for (const std::string& f : outputs_) std::remove(f.c_str());
+  }
+  Spawned spawn(const std::vector<std::string>& args) {
+    Spawned sp = spawn_sluiced(args);
+    outputs_.push_back(sp.output_path);
+    return sp;
   }
   Spawned start(const std::string& tick_ms = "20") {
-    Spawned sp = spawn_sluiced({"--foreground", "--config", policy_, "--tick-ms", tick_ms});
+    Spawned sp = spawn({"--foreground", "--config", policy_, "--tick-ms", tick_ms});
     started_.push_back(sp.pid);
     EXPECT_TRUE(eventually([&] { return alive(segment_); })) << sp.output();
     return sp;
@@ -121,6 +127,7 @@ class Sluiced : public ::testing::Test {
 
   std::string segment_, policy_;
   std::vector<pid_t> started_;
+  std::vector<std::string> outputs_;
 };
 
 TEST_F(Sluiced, SigtermExitsCleanlyAndLeavesTheSegmentAndItsCounters) {
@@ -161,7 +168,7 @@ TEST_F(Sluiced, RestartAfterSigkillReopensTheSegmentAndSettlesTheDeadClient) {
 
 TEST_F(Sluiced, SecondInstanceOnTheSameSegmentIsRefusedInOneLine) {
   Spawned first = start();
-  Spawned second = spawn_sluiced({"--foreground", "--config", policy_});
+  Spawned second = spawn({"--foreground", "--config", policy_});
   EXPECT_EQ(wait_exit(second.pid), 2);
   const std::string out = second.output();
   EXPECT_NE(out.find("another sluiced (pid " + std::to_string(first.pid) + ")"), std::string::npos)
@@ -173,7 +180,7 @@ TEST_F(Sluiced, SecondInstanceOnTheSameSegmentIsRefusedInOneLine) {
 TEST_F(Sluiced, InvalidPolicyIsRefusedAtStartWithExitTwo) {
   std::ofstream(policy_) << "segment:\n  name: " << segment_ << "\nlimits:\n  - name: x\n"
                          << "    tokens_per_day: -1\n";
-  Spawned sp = spawn_sluiced({"--foreground", "--config", policy_});
+  Spawned sp = spawn({"--foreground", "--config", policy_});
   EXPECT_EQ(wait_exit(sp.pid), 2);
   const std::string out = sp.output();
   EXPECT_NE(out.find(policy_ + ":5:"), std::string::npos) << out;
@@ -196,7 +203,7 @@ TEST_F(Sluiced, SighupWithABrokenFileKeepsTheRunningPolicy) {
 
 TEST_F(Sluiced, BackgroundModeReportsItsPidAndKeepsRunning) {
   const std::string log = "/tmp/" + segment_ + ".log";
-  Spawned sp = spawn_sluiced({"--config", policy_, "--log", log});
+  Spawned sp = spawn({"--config", policy_, "--log", log});
   EXPECT_EQ(wait_exit(sp.pid), 0) << sp.output();
   EXPECT_NE(sp.output().find("sluiced: started (pid "), std::string::npos) << sp.output();
   ASSERT_TRUE(eventually([&] { return alive(segment_); }));
