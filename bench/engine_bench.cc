@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,13 @@ class Call {
     attrs_[1] = {"feature", "chat"};
     attrs_[2] = {"model", model_};
     request_.attributes = attrs_;
+    request_.input_tokens = kInput;
+    request_.max_output_tokens = kMaxOutput;
+  }
+  // A call that matches one limit only (lane-requests): one cell.
+  explicit Call(std::string lane) : team_(std::move(lane)) {
+    attrs_[0] = {"lane", team_};
+    request_.attributes = std::span<const Attribute>(attrs_, 1);
     request_.input_tokens = kInput;
     request_.max_output_tokens = kMaxOutput;
   }
@@ -171,8 +179,8 @@ struct Race {  // in a MAP_SHARED anonymous mapping, shared across fork
   std::uint64_t cpu_ns[kMaxProcs];  // CPU time the child got while counting
 };
 
-[[noreturn]] void run_child(const std::string& segment, const std::string& team, Race* race,
-                            int index) {
+[[noreturn]] void run_child(const std::string& segment, const std::string& team, bool one_cell,
+                            Race* race, int index) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   Result<Client> client = Client::attach(segment);
   if (!client.ok()) {
@@ -180,7 +188,9 @@ struct Race {  // in a MAP_SHARED anonymous mapping, shared across fork
     race->ready.fetch_add(1);
     ::_exit(1);
   }
-  const Call call(team, "gpt-4o");
+  const Call three_cells(team, "gpt-4o");
+  const Call single_cell(team);
+  const Call& call = one_cell ? single_cell : three_cells;
   bool ok = true;
   for (int i = 0; i < kWarmup; ++i) ok &= decide(*client, call.request());
   race->ready.fetch_add(1);
@@ -202,7 +212,7 @@ struct Race {  // in a MAP_SHARED anonymous mapping, shared across fork
 }
 
 // Total decisions per second of one child per team, all started together.
-void race(benchmark::State& state, const std::vector<std::string>& teams) {
+void race(benchmark::State& state, const std::vector<std::string>& teams, bool one_cell = false) {
   std::string error;
   BenchSegment* seg = shared_segment(&error);
   if (seg == nullptr) {
@@ -221,7 +231,7 @@ void race(benchmark::State& state, const std::vector<std::string>& teams) {
   std::vector<pid_t> children;
   for (int i = 0; i < n; ++i) {
     const pid_t pid = ::fork();
-    if (pid == 0) run_child(seg->name(), teams[i], r, i);
+    if (pid == 0) run_child(seg->name(), teams[i], one_cell, r, i);
     if (pid > 0) children.push_back(pid);
   }
   for (auto _ : state) {
@@ -259,6 +269,13 @@ void multiproc_hot_key(benchmark::State& state) {
   race(state, std::vector<std::string>(static_cast<std::size_t>(state.range(0)), "hot"));
 }
 BENCHMARK(multiproc_hot_key)->ArgName("procs")->Arg(1)->Arg(2)->Iterations(1)->UseRealTime();
+
+// The same, on a call that matches a single limit: one hot cell.
+void multiproc_hot_cell(benchmark::State& state) {
+  race(state, std::vector<std::string>(static_cast<std::size_t>(state.range(0)), "hot"),
+       /*one_cell=*/true);
+}
+BENCHMARK(multiproc_hot_cell)->ArgName("procs")->Arg(1)->Arg(2)->Iterations(1)->UseRealTime();
 
 void multiproc_distinct_keys(benchmark::State& state) {
   std::vector<std::string> teams;

@@ -296,6 +296,7 @@ struct CellPlan {
   Word debit;     // rates: nanoseconds; budgets: units
   Word window;    // budgets: window start (unix seconds); rates: 0
   Word window_end_ns;
+  Word seen;  // the cell's value when checked: the first CAS expects it
   Word value_hash[kMaxMatchTerms];
   Text matched[kMaxMatchTerms];
 };
@@ -544,7 +545,8 @@ Decision Client::reserve_raw(const CallRequest& req) {
       return d;
     }
     Word next = 0, retry = 0;
-    if (!cell_admits(c, load_relaxed(c.key->value), now, &next, &retry)) {
+    c.seen = load_relaxed(c.key->value);
+    if (!cell_admits(c, c.seen, now, &next, &retry)) {
       if (c.flags & kFlagShadow) {
         ++d.shadow_rejects;
         bump_own(me.limit_shadow_rejected[c.limit]);
@@ -560,18 +562,23 @@ Decision Client::reserve_raw(const CallRequest& req) {
   n_cells = kept;
 
   // Phase 3: claim a reservation slot and debit every cell, all or nothing.
+  // The search starts at the slot this client claimed last: usually free
+  // again and still in this core's cache, and no other client's.
   ReservationSlot* slots = s.seg.reservations();
   const Word n_slots = s.seg.reservation_count();
   ReservationSlot* slot = nullptr;
-  Word seq = 0, slot_index = 0;
-  for (Word probe = 0; probe < n_slots && slot == nullptr; ++probe) {
-    slot_index = s.cursor;
-    s.cursor = s.cursor + 1 == n_slots ? 0 : s.cursor + 1;
+  Word seq = 0, slot_index = s.cursor;
+  for (Word probe = 0; probe < n_slots; ++probe) {
+    if (probe != 0) slot_index = slot_index + 1 == n_slots ? 0 : slot_index + 1;
     ReservationSlot& r = slots[slot_index];
     Word st = load_relaxed(r.state);
     if (state_status(st) != kResFree) continue;
     seq = state_seq(st) + 1 == (Word{1} << 32) ? 1 : state_seq(st) + 1;
-    if (compare_exchange_strong(r.state, st, make_state(seq, s.me, 0, kResReserving))) slot = &r;
+    if (compare_exchange_strong(r.state, st, make_state(seq, s.me, 0, kResReserving))) {
+      slot = &r;
+      s.cursor = slot_index;
+      break;
+    }
   }
   if (slot == nullptr) {
     reject(Reason::kTooManyReservations, -1, 0);
@@ -592,7 +599,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
   Word debited = 0;
   for (Word i = 0; i < n_cells; ++i) {
     CellPlan& c = plan[i];
-    Word value = load_relaxed(c.key->value), next = 0, retry = 0;
+    Word value = c.seen, next = 0, retry = 0;  // a stale value only costs one failed CAS
     bool ok = false;
     while ((ok = cell_admits(c, value, now, &next, &retry))) {
       if (compare_exchange(c.key->value, value, next)) break;
@@ -787,7 +794,9 @@ Result<Client> Client::attach(const std::string& segment_name) {
     store_relaxed(clients[i].attached_ns, monotonic_ns());
     store_relaxed(clients[i].departed, 0);
     state->me = i + 1;
-    state->cursor = (i * 64 + static_cast<Word>(pid)) % state->seg.reservation_count();
+    // Clients start their slot search far apart, so they do not share lines.
+    const Word n_slots = state->seg.reservation_count();
+    state->cursor = i * std::max<Word>(1, n_slots / state->seg.client_count()) % n_slots;
     ensure_policy(*state);
     return Client(std::move(state));
   }
