@@ -123,8 +123,7 @@ std::uint64_t cost_nusd(std::uint64_t input, std::uint64_t output, std::uint64_t
   return static_cast<std::uint64_t>((pico + 999) / 1000);
 }
 
-std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t input_pusd,
-                        std::uint64_t output_pusd) {
+std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t cost) {
   switch (measure) {
     case kMeasureRequests:
       return u.cancelled ? 0 : 1;
@@ -135,7 +134,7 @@ std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t inp
     case kMeasureOutputTokens:
       return u.output;
     case kMeasureNanoUsd:
-      return cost_nusd(u.input, u.output, input_pusd, output_pusd);
+      return cost;
   }
   return 0;
 }
@@ -162,6 +161,8 @@ Word valid_cell_count(const ReservationSlot& slot) {
 std::uint64_t settle_cells(const SegmentMap& seg, ReservationSlot& slot, const Usage& actual) {
   const Usage est{load_relaxed(slot.est_input), load_relaxed(slot.est_output), false};
   const Word in_p = load_relaxed(slot.input_pusd), out_p = load_relaxed(slot.output_pusd);
+  const Word est_cost = cost_nusd(est.input, est.output, in_p, out_p);
+  const Word actual_cost = cost_nusd(actual.input, actual.output, in_p, out_p);
   const Word debited = load_relaxed(slot.debited_mask);
   Word settled = load_relaxed(slot.settled_mask);
   const Word n = valid_cell_count(slot);
@@ -169,24 +170,27 @@ std::uint64_t settle_cells(const SegmentMap& seg, ReservationSlot& slot, const U
     const Word bit = Word{1} << i;
     if (!(debited & bit) || (settled & bit)) continue;
     const Word measure = cell_measure(load_relaxed(slot.cells[i].key));
-    adjust_cell(seg, slot.cells[i], units_for(measure, est, in_p, out_p),
-                units_for(measure, actual, in_p, out_p));
+    adjust_cell(seg, slot.cells[i], units_for(measure, est, est_cost),
+                units_for(measure, actual, actual_cost));
     settled |= bit;
     store_relaxed(slot.settled_mask, settled);
   }
-  return cost_nusd(actual.input, actual.output, in_p, out_p);
+  return actual_cost;
 }
 
 void refund_extension(const SegmentMap& seg, ReservationSlot& slot, std::uint64_t mask,
                       std::uint64_t extra_output) {
   const Word in = load_relaxed(slot.est_input), out = load_relaxed(slot.est_output);
   const Word in_p = load_relaxed(slot.input_pusd), out_p = load_relaxed(slot.output_pusd);
+  const Usage with{in, out + extra_output, false}, without{in, out, false};
+  const Word cost_with = cost_nusd(in, out + extra_output, in_p, out_p);
+  const Word cost_without = cost_nusd(in, out, in_p, out_p);
   const Word n = valid_cell_count(slot);
   for (Word i = 0; i < n; ++i) {
     if (!(mask & (Word{1} << i))) continue;
     const Word measure = cell_measure(load_relaxed(slot.cells[i].key));
-    adjust_cell(seg, slot.cells[i], units_for(measure, {in, out + extra_output}, in_p, out_p),
-                units_for(measure, {in, out}, in_p, out_p));
+    adjust_cell(seg, slot.cells[i], units_for(measure, with, cost_with),
+                units_for(measure, without, cost_without));
   }
 }
 
@@ -512,7 +516,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
   for (Word i = 0; i < n_cells; ++i) {
     CellPlan& c = plan[i];
     const CompiledLimit& L = *c.limit_def;
-    const Word units = detail::units_for(L.measure, est, in_p, out_p);
+    const Word units = detail::units_for(L.measure, est, d.estimated_cost_nusd);
     if (L.kind == kKindRate) {
       if (now == 0) now = monotonic_ns();
       c.emission_ns = L.emission_ns;
@@ -708,6 +712,8 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     return e;
   }
   const Word in_p = load_relaxed(r->input_pusd), out_p = load_relaxed(r->output_pusd);
+  const Word cost_before = detail::cost_nusd(in, out, in_p, out_p);
+  const Word cost_after = detail::cost_nusd(in, out + output_tokens, in_p, out_p);
   store_relaxed(r->extend_target, out + output_tokens);
   const Word now = monotonic_ns();
   const Word n = std::min<Word>(load_relaxed(r->cell_count), kMaxCellsPerReservation);
@@ -720,8 +726,8 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     const Word index = cell_key_index(key);
     if (index >= s.seg.key_capacity()) continue;
     const Word measure = cell_measure(key);
-    const Word extra = detail::units_for(measure, {in, out + output_tokens}, in_p, out_p) -
-                       detail::units_for(measure, {in, out}, in_p, out_p);
+    const Word extra = detail::units_for(measure, {in, out + output_tokens, false}, cost_after) -
+                       detail::units_for(measure, {in, out, false}, cost_before);
     if (extra == 0) continue;
     CellPlan c{};
     c.limit = -1;

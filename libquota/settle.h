@@ -22,10 +22,9 @@ struct Usage {
 std::uint64_t cost_nusd(std::uint64_t input, std::uint64_t output, std::uint64_t input_pusd,
                         std::uint64_t output_pusd);
 
-// Units a cell of `measure` is charged for `usage` (for rates, before
-// multiplying by the emission interval).
-std::uint64_t units_for(std::uint64_t measure, const Usage& usage, std::uint64_t input_pusd,
-                        std::uint64_t output_pusd);
+// Units a cell of `measure` is charged for `usage` whose cost is `cost_nusd`
+// (for rates, before multiplying by the emission interval).
+std::uint64_t units_for(std::uint64_t measure, const Usage& usage, std::uint64_t cost_nusd);
 
 // Moves every debited, not yet settled cell of `slot` from the estimate to
 // `actual`, marking each in settled_mask. Returns the actual cost.
