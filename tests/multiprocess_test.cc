@@ -323,3 +323,52 @@ TEST(MultiProcess, SidecarKilledWithSigkillIsReplacedOnTheSameSegment) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// The sidecar treats the segment as untrusted input: a client that scribbles
+// over the reservation slots and the registry can corrupt counters, but the
+// reclaimer and the inspection tools must neither crash nor read out of
+// bounds (this suite also runs under ASan+UBSan).
+TEST(MultiProcess, SidecarSurvivesAClientThatScribbledOverEverySlot) {
+  SidecarHarness h("mp-garbage", std::string(kModels) + R"(
+  - name: daily
+    match: { team: "*" }
+    tokens_per_day: 1000
+)");
+  Client c = h.attach();
+  ASSERT_TRUE(c.reserve_raw({{}, 1, 1}).admitted);
+  const SegmentMap& m = h.seg();
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  auto next = [&x] {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return x;
+  };
+  for (int round = 0; round < 20; ++round) {
+    auto scribble = [&](void* base, std::size_t bytes) {
+      auto* words = static_cast<shm::Word*>(base);
+      for (std::size_t i = 0; i < bytes / 8; ++i) {
+        shm::Word v = next();
+        // Keep many statuses and owners plausible so every branch is reached.
+        if (i % 32 == 0) v = (v & ~shm::Word{0xfffff}) | (v & 0x3ff) << 8 | (1 + v % 4);
+        shm::store_relaxed(words[i], v);
+      }
+    };
+    scribble(m.reservations(), m.reservation_count() * sizeof(shm::ReservationSlot));
+    for (shm::Word i = 1; i < m.client_count(); ++i) {  // leave our own registration
+      scribble(&m.clients()[i], sizeof(shm::ClientSlot));
+    }
+    h.sidecar().tick();
+    EXPECT_TRUE(list_keys(h.segment()).ok());
+    EXPECT_TRUE(list_limits(h.segment()).ok());
+    EXPECT_TRUE(read_status(h.segment()).ok());
+  }
+  // The engine still decides.
+  Decision d = c.reserve_raw({{}, 0, 0});
+  EXPECT_TRUE(d.admitted || d.reason == Reason::kBudgetExhausted ||
+              d.reason == Reason::kTooManyReservations);
+}
+
+}  // namespace
+}  // namespace sluice
