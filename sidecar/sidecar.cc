@@ -65,7 +65,6 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       seg_(std::move(o.seg_)),
       lock_fd_(o.lock_fd_),
       reopened_(o.reopened_),
-      refresh_due_(o.refresh_due_),
       reclaimed_(o.reclaimed_) {
   o.lock_fd_ = -1;
 }
@@ -78,7 +77,6 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     seg_ = std::move(o.seg_);
     lock_fd_ = o.lock_fd_;
     reopened_ = o.reopened_;
-    refresh_due_ = o.refresh_due_;
     reclaimed_ = o.reclaimed_;
     o.lock_fd_ = -1;
   }
@@ -131,10 +129,7 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path) {
 Status Sidecar::publish() {
   const std::int64_t now = static_cast<std::int64_t>(::time(nullptr));
   Result<std::uint64_t> gen = publish_policy(seg_, policy_, now);
-  if (!gen.ok()) return gen.status();
-  const shm::CompiledPolicy& live = seg_.policy_slot(static_cast<int>(gen.value() & 1));
-  refresh_due_ = window_refresh_due(live);
-  return Status::Ok();
+  return gen.ok() ? Status::Ok() : gen.status();
 }
 
 void Sidecar::tick() {
@@ -146,7 +141,13 @@ void Sidecar::tick() {
   reclaimed_.finished += r.finished;
   reclaimed_.extends_undone += r.extends_undone;
   reclaimed_.clients_freed += r.clients_freed;
-  if (static_cast<std::int64_t>(::time(nullptr)) >= refresh_due_) (void)publish();
+  // Budget windows: republish once the live policy's window tables pass
+  // their middle, whoever published it and whenever.
+  const shm::Word gen = shm::load_acquire(h.policy_generation);
+  if (gen != 0 && static_cast<std::int64_t>(::time(nullptr)) >=
+                      window_refresh_due(seg_.policy_slot(static_cast<int>(gen & 1)))) {
+    (void)publish();
+  }
 }
 
 Status Sidecar::reload() {

@@ -46,7 +46,6 @@ class Sidecar {
   SegmentMap seg_;
   int lock_fd_ = -1;
   bool reopened_ = false;
-  std::int64_t refresh_due_ = 0;
   ReclaimStats reclaimed_;
 };
 

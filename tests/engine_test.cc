@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "clock.h"
+#include "policy_publisher.h"
 #include "sluice_fixture.h"
 
 namespace sluice {
@@ -402,6 +403,43 @@ TEST(Engine, InvalidPolicyOnReloadIsRefusedAndTheRunningPolicyStays) {
   EXPECT_EQ(s.message().find('\n'), std::string::npos);
   EXPECT_TRUE(reserve(c, {}, 100, 0).admitted);
   EXPECT_FALSE(reserve(c, {}, 1, 0).admitted);
+}
+
+TEST(Engine, BudgetWindowsThatRanOutAreRefusedUntilTheSidecarRefreshesThem) {
+  SidecarHarness h("stale", policy(R"(
+  - name: daily
+    match: { team: "*" }
+    tokens_per_day: 1000
+)"));
+  // A policy compiled 20 days ago: its 16 daily windows ended 4 days ago.
+  Result<Policy> p = load_policy_file(h.policy_path());
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(publish_policy(h.seg(), p.value(), ::time(nullptr) - 20 * 86400).ok());
+  Client c = h.attach();
+  Decision d = reserve(c, {{"team", "t"}}, 1, 1);
+  EXPECT_FALSE(d.admitted);
+  EXPECT_EQ(d.reason, Reason::kPolicyStale);
+  EXPECT_EQ(c.limit_name(d.limit_index), "daily");
+  h.sidecar().tick();  // sees the tables past their middle and republishes
+  EXPECT_TRUE(reserve(c, {{"team", "t"}}, 1, 1).admitted);
+}
+
+TEST(Engine, BudgetWindowTableHoldsTheCurrentWindowFirst) {
+  SidecarHarness h("windows", policy(R"(
+  - name: daily
+    tokens_per_day: 1000
+    timezone: America/New_York
+)"));
+  const shm::Word gen = shm::load_acquire(h.seg().header().policy_generation);
+  const shm::CompiledLimit& l = h.seg().policy_slot(static_cast<int>(gen & 1)).limits[0];
+  const auto now = static_cast<shm::Word>(::time(nullptr));
+  EXPECT_LE(shm::load_relaxed(l.window_start[0]), now);
+  EXPECT_GT(shm::load_relaxed(l.window_start[1]), now);
+  for (int w = 1; w < shm::kWindowTable; ++w) {
+    const shm::Word len =
+        shm::load_relaxed(l.window_start[w]) - shm::load_relaxed(l.window_start[w - 1]);
+    EXPECT_TRUE(len == 82800 || len == 86400 || len == 90000) << len;  // 23, 24 or 25 hours
+  }
 }
 
 }  // namespace
