@@ -186,7 +186,7 @@ Word wall_seconds(const SegmentHeader& h, Word now_ns) {
 }  // namespace
 
 Result<SegmentStatus> read_status(const std::string& segment) {
-  Result<SegmentMap> seg = SegmentMap::attach(segment);
+  Result<SegmentMap> seg = SegmentMap::attach(segment, SegmentMap::Access::kReadOnly);
   if (!seg.ok()) return seg.status();
   const SegmentHeader& h = seg->header();
   SegmentStatus st;
@@ -207,7 +207,7 @@ Result<SegmentStatus> read_status(const std::string& segment) {
 }
 
 Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windows) {
-  Result<SegmentMap> seg = SegmentMap::attach(segment);
+  Result<SegmentMap> seg = SegmentMap::attach(segment, SegmentMap::Access::kReadOnly);
   if (!seg.ok()) return seg.status();
   Result<std::unique_ptr<CompiledPolicy>> policy = current_policy(seg.value());
   if (!policy.ok()) return policy.status();
@@ -235,7 +235,7 @@ Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windo
 }
 
 Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
-  Result<SegmentMap> seg = SegmentMap::attach(segment);
+  Result<SegmentMap> seg = SegmentMap::attach(segment, SegmentMap::Access::kReadOnly);
   if (!seg.ok()) return seg.status();
   Result<std::unique_ptr<CompiledPolicy>> policy = current_policy(seg.value());
   if (!policy.ok()) return policy.status();

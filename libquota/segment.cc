@@ -109,11 +109,12 @@ Status SegmentMap::remove(const std::string& name) {
   return Status::Ok();
 }
 
-Result<SegmentMap> SegmentMap::attach(const std::string& name) {
+Result<SegmentMap> SegmentMap::attach(const std::string& name, Access access) {
   SegmentMap m;
   m.name_ = name;
+  const bip::mode_t mode = access == Access::kReadOnly ? bip::read_only : bip::read_write;
   try {
-    bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+    bip::shared_memory_object shm(bip::open_only, name.c_str(), mode);
     bip::offset_t size = 0;
     if (!shm.get_size(size) || size < static_cast<bip::offset_t>(shm::kHeaderBytes)) {
       return Status(ErrorCode::kIncompatible,
@@ -121,7 +122,7 @@ Result<SegmentMap> SegmentMap::attach(const std::string& name) {
                         " bytes, too short for a Sluice segment; remove " + shm_path(name) +
                         " and restart sluiced");
     }
-    m.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
+    m.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, mode)});
   } catch (const bip::interprocess_exception& e) {
     return open_error(name, e);
   }

@@ -23,8 +23,11 @@ struct SegmentSizes {
 
 class SegmentMap {
  public:
-  // Clients and tools: maps an existing, ready segment.
-  static Result<SegmentMap> attach(const std::string& name);
+  enum class Access { kReadWrite, kReadOnly };
+  // Clients and tools: maps an existing, ready segment. Tools that only look
+  // (sluice status, keys, limits) map it read-only: they need only read
+  // permission and cannot write a shared word by mistake.
+  static Result<SegmentMap> attach(const std::string& name, Access access = Access::kReadWrite);
   // Sidecar: creates a new segment (fails if one exists). Mode 0660; when
   // `group` is not empty the segment is given to that group.
   static Result<SegmentMap> create(const std::string& name, const SegmentSizes& sizes,

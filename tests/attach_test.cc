@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "segment.h"
+#include "sluice/inspect.h"
 #include "sluice_fixture.h"
 
 namespace sluice {
@@ -109,6 +110,23 @@ TEST(Attach, UserOutsideTheSegmentGroupGetsPermissionDenied) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << buf;
   EXPECT_NE(std::string(buf).find("permission denied"), std::string::npos) << buf;
   EXPECT_NE(std::string(buf).find("group"), std::string::npos) << buf;
+}
+
+TEST(Attach, ReadOnlyUserCanInspectButNotSpend) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged user";
+  SidecarHarness h("readonly", kPolicy);
+  ASSERT_EQ(::chmod(("/dev/shm/" + h.segment()).c_str(), 0644), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);  // nobody: read only
+    const bool inspect = read_status(h.segment()).ok() && list_keys(h.segment()).ok();
+    const Result<Client> c = Client::attach(h.segment());
+    const bool refused = !c.ok() && c.status().code() == ErrorCode::kPermissionDenied;
+    ::_exit(inspect && refused ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 TEST(Attach, SegmentIsCreatedReadableOnlyByOwnerAndGroup) {
