@@ -170,10 +170,15 @@ std::uint64_t settle_cells(const SegmentMap& seg, ReservationSlot& slot, const U
     const Word bit = Word{1} << i;
     if (!(debited & bit) || (settled & bit)) continue;
     const Word measure = cell_measure(load_relaxed(slot.cells[i].key));
-    adjust_cell(seg, slot.cells[i], units_for(measure, est, est_cost),
-                units_for(measure, actual, actual_cost));
+    const Word from = units_for(measure, est, est_cost);
+    const Word to = units_for(measure, actual, actual_cost);
+    // Order the mark so that a crash between the two steps errs towards
+    // charging: a refund is marked before it is given (a crash loses it), a
+    // debt is marked after it is taken (a crash makes the sidecar take it again).
     settled |= bit;
-    store_relaxed(slot.settled_mask, settled);
+    if (to < from) store_relaxed(slot.settled_mask, settled);
+    adjust_cell(seg, slot.cells[i], from, to);
+    if (to >= from) store_relaxed(slot.settled_mask, settled);
   }
   return actual_cost;
 }
