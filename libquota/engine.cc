@@ -1,13 +1,14 @@
 // The hot path: reserve, commit, cancel, extend. Read it top to bottom.
 //
 // reserve: match the call against the policy (model access and prices
-// first), find (or insert) each matched cell in the key table, check every
-// cell with one load (the reject path ends here, having written nothing but
-// counters), then claim a reservation
-// slot and debit each cell with a CAS, all or nothing. commit / cancel move
-// every debited cell from the estimate to the actual usage with one
-// fetch_add each. No allocation, lock, exception, system call (the clock is
-// the vDSO) or virtual call anywhere below ClientState setup.
+// first), find (or insert) each matched cell in the key table and check it
+// with one load (the reject path ends there, having written only this
+// client's own counters), then claim a reservation slot and debit each cell
+// with a CAS, all or nothing. commit / cancel move every debited cell from
+// the estimate to the actual usage with one fetch_add each. No allocation,
+// lock, exception, system call (the clock is the vDSO) or virtual call on
+// these paths; tests/hot_path_test.cc checks the first and the fourth.
+// shm-layout/PROTOCOL.md describes the protocol and its crash cases.
 #include <unistd.h>
 
 #include <algorithm>
