@@ -4,7 +4,6 @@
 // a fixed time.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "sluice/inspect.h"
 
 namespace sluice {
@@ -44,22 +44,9 @@ std::string read_text(const fs::path& path) {
   return s.str();
 }
 
-// Starts `argv` with stdout and stderr sent to files; returns its pid.
+// Starts `args` with stdout and stderr sent to files; returns its pid.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
+  return sluice::testing::spawn_child(args, out.string(), err.string());
 }
 
 // Polls `done` until it holds or `limit` passes.

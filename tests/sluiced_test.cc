@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,14 +11,13 @@
 #include <sstream>
 #include <thread>
 
+#include "child_process.h"
 #include "clock.h"
 #include "segment.h"
 #include "sidecar.h"
 #include "sluice/inspect.h"
 #include "sluice/quota.h"
 #include "sluice_fixture.h"
-
-extern char** environ;
 
 namespace sluice {
 namespace {
@@ -49,17 +47,10 @@ Spawned spawn_sluiced(const std::vector<std::string>& args) {
   static int n = 0;
   Spawned sp;
   sp.output_path = "/tmp/sluiced-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, sp.output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  const std::string exe = kBuild + "/sidecar/sluiced";
-  std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  EXPECT_EQ(posix_spawn(&sp.pid, exe.c_str(), &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
+  std::vector<std::string> argv{kBuild + "/sidecar/sluiced"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  sp.pid = testing::spawn_child(argv, sp.output_path, sp.output_path);
+  EXPECT_GT(sp.pid, 0);
   return sp;
 }
 

@@ -1,0 +1,35 @@
+// Test support: starts a program as a child whose stdout and stderr go to
+// files, and which the kernel kills if the test process dies first, so a
+// crashed test leaves no sidecar running.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace sluice::testing {
+
+// Returns the child's pid, or -1 if fork failed. `err` may equal `out`.
+inline pid_t spawn_child(const std::vector<std::string>& args, const std::string& out,
+                         const std::string& err) {
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(126);  // the test died before the prctl
+  const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const int e = err == out ? o : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (o < 0 || e < 0 || ::dup2(o, STDOUT_FILENO) < 0 || ::dup2(e, STDERR_FILENO) < 0) ::_exit(126);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
+}
+
+}  // namespace sluice::testing
