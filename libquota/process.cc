@@ -57,7 +57,7 @@ bool process_alive(pid_t pid, std::uint64_t start_time) {
   const ProcStat st = read_stat(pid);
   if (st.start_time == 0) return ::kill(pid, 0) == 0 || errno == EPERM;  // no /proc: trust kill
   if (st.state == 'Z' || st.state == 'X') return false;                  // exited, not yet reaped
-  return st.start_time == start_time;
+  return start_time == 0 || st.start_time == start_time;
 }
 
 }  // namespace sluice

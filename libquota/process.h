@@ -12,8 +12,10 @@ namespace sluice {
 // 0 if the process does not exist.
 std::uint64_t process_start_time(pid_t pid);
 
-// True unless the process is proven dead: no such pid, or the pid now
-// belongs to a process that started at another time.
+// True unless the process is proven dead: no such pid, a zombie, or the pid
+// now belongs to a process that started at another time. A start time of 0
+// (a client caught between claiming its registration and writing its start
+// time) is proven dead only by the pid being gone.
 bool process_alive(pid_t pid, std::uint64_t start_time);
 
 }  // namespace sluice

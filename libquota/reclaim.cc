@@ -25,15 +25,26 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
   const Word n_clients = seg.client_count();
   // gone[i] is registration i + 1: its process died or its Client detached.
   std::vector<bool> gone(n_clients + 1, true);
+  std::vector<Word> registered_at_scan(n_clients, 0);  // the pid seen, 0 = free
   for (Word i = 0; i < n_clients; ++i) {
     const ClientSlot& c = seg.clients()[i];
     const Word pid = load_acquire(c.pid);
+    registered_at_scan[i] = pid;
     if (pid == 0) continue;
     gone[i + 1] = load_acquire(c.departed) != 0 ||
                   !process_alive(static_cast<pid_t>(pid), load_relaxed(c.start_time));
   }
   std::vector<bool> referenced(n_clients + 1, false);
-  auto holder_gone = [&](Word who) { return who == kSidecarActor || who > n_clients || gone[who]; };
+  auto holder_gone = [&](Word who) {
+    if (who == kSidecarActor || who > n_clients || who == 0) return true;
+    const ClientSlot& c = seg.clients()[who - 1];
+    // A registration that was free at the scan above may belong to a client
+    // that attached since: only a registration still free is an orphan.
+    if (gone[who] && registered_at_scan[who - 1] == 0) {
+      return load_acquire(c.pid) == 0;
+    }
+    return static_cast<bool>(gone[who]);
+  };
 
   for (Word i = 0; i < seg.reservation_count(); ++i) {
     ReservationSlot& r = seg.reservations()[i];
