@@ -117,11 +117,13 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path) {
     if (!fresh.ok()) return fresh.status();
     s.seg_ = std::move(fresh.value());
   }
+  // Clock offset and policy first: a sidecar that shows as alive (pid and a
+  // fresh heartbeat) has a policy clients can decide with.
   shm::SegmentHeader& h = s.seg_.header();
-  shm::store_relaxed(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
-  shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
-  publish_clock(h);
+  shm::store_relaxed(h.wall_offset_ns, realtime_ns() - monotonic_ns());
   if (Status p = s.publish(); !p.ok()) return p;
+  shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
+  shm::store_release(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
   s.tick();
   return s;
 }
