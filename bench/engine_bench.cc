@@ -84,7 +84,11 @@ inline bool decide(Client& client, const CallRequest& request) {
   return d.admitted && s.ok();
 }
 
-void reserve_commit_3_limits(benchmark::State& state) {
+// Runs `op` once per iteration on a warmed-up client calling as team alpha
+// on gpt-4o; `op` times what it measures into the samples and returns
+// whether the call was admitted and settled.
+template <class Op>
+void time_admitted_calls(benchmark::State& state, Op op) {
   std::unique_ptr<Client> client;
   if (!attach(state, &client)) return;
   const Call call("alpha", "gpt-4o");
@@ -92,35 +96,30 @@ void reserve_commit_3_limits(benchmark::State& state) {
   const TscTimer& timer = TscTimer::get();
   LatencySamples samples(state.max_iterations);
   bool ok = true;
-  for (auto _ : state) {
-    const std::uint64_t t0 = TscTimer::now();
-    const bool admitted = decide(*client, call.request());
-    const std::uint64_t t1 = TscTimer::now();
-    samples.add(t1 - t0);
-    ok &= admitted;
-  }
+  for (auto _ : state) ok &= op(*client, call.request(), samples);
   if (!ok) state.SkipWithError("a reserve + commit was not admitted; check bench/policy.yaml");
   samples.report(state, timer);
+}
+
+void reserve_commit_3_limits(benchmark::State& state) {
+  time_admitted_calls(state, [](Client& c, const CallRequest& r, LatencySamples& samples) {
+    const std::uint64_t t0 = TscTimer::now();
+    const bool admitted = decide(c, r);
+    const std::uint64_t t1 = TscTimer::now();
+    samples.add(t1 - t0);
+    return admitted;
+  });
 }
 BENCHMARK(reserve_commit_3_limits)->Iterations(1'000'000);
 
 void reserve_only_3_limits(benchmark::State& state) {
-  std::unique_ptr<Client> client;
-  if (!attach(state, &client)) return;
-  const Call call("alpha", "gpt-4o");
-  for (int i = 0; i < kWarmup; ++i) (void)decide(*client, call.request());
-  const TscTimer& timer = TscTimer::get();
-  LatencySamples samples(state.max_iterations);
-  bool ok = true;
-  for (auto _ : state) {
+  time_admitted_calls(state, [](Client& c, const CallRequest& r, LatencySamples& samples) {
     const std::uint64_t t0 = TscTimer::now();
-    const Decision d = client->reserve_raw(call.request());
+    const Decision d = c.reserve_raw(r);
     const std::uint64_t t1 = TscTimer::now();
     samples.add(t1 - t0);
-    ok &= d.admitted && client->commit(d.reservation_id, kActualInput, kActualOutput).ok();
-  }
-  if (!ok) state.SkipWithError("a reserve + commit was not admitted; check bench/policy.yaml");
-  samples.report(state, timer);
+    return d.admitted && c.commit(d.reservation_id, kActualInput, kActualOutput).ok();
+  });
 }
 BENCHMARK(reserve_only_3_limits)->Iterations(1'000'000);
 
