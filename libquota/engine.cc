@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "audit_ring.h"
 #include "clock.h"
 #include "hashing.h"
 #include "policy_snapshot.h"
@@ -52,7 +53,10 @@ struct ClientState {
   SegmentMap seg;
   Word seed = 0;
   Word me = 0;  // registry index + 1
+  Word pid = 0;
+  Word start_time = 0;
   Word cursor = 0;
+  Word audit_head = 0;  // the audit ring's head as last seen
   Word policy_generation = 0;
   bool policy_ok = false;
   CompiledPolicy policy{};    // process-local copy of the published policy
@@ -90,6 +94,8 @@ const char* to_string(Reason r) {
       return "policy_stale";
     case Reason::kInvalidArgument:
       return "invalid_argument";
+    case Reason::kAuditUnavailable:
+      return "audit_unavailable";
   }
   return "unknown";
 }
@@ -391,13 +397,16 @@ inline void bump_own(Word& counter) { store_relaxed(counter, load_relaxed(counte
 // ---------------------------------------------------------------------------
 // reserve
 
-Decision Client::reserve_raw(const CallRequest& req) {
+namespace {
+
+// What a decision leaves for its audit record besides the Decision.
+struct DecisionFacts {
+  Word now = 0;  // the precise clock, when the decision read it
+  Word shadow_mask = 0;
+};
+
+Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
   Decision d;
-  if (!s_) {
-    d.reason = Reason::kNoPolicy;
-    return d;
-  }
-  ClientState& s = *s_;
   ClientSlot& me = s.seg.clients()[s.me - 1];
   auto reject = [&](Reason r, int limit, Word retry_ns) {
     d.admitted = false;
@@ -408,7 +417,6 @@ Decision Client::reserve_raw(const CallRequest& req) {
     if (limit >= 0) bump_own(me.limit_rejected[limit]);
   };
 
-  ensure_policy(s);
   if (!s.policy_ok) {
     reject(Reason::kNoPolicy, -1, 0);
     return d;
@@ -484,6 +492,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
         return d;
       }
       ++d.shadow_rejects;
+      facts->shadow_mask |= Word{1} << limit;
       bump_own(me.limit_shadow_rejected[limit]);
       continue;
     }
@@ -493,6 +502,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
         return d;
       }
       ++d.shadow_rejects;
+      facts->shadow_mask |= Word{1} << limit;
       bump_own(me.limit_shadow_rejected[limit]);
       continue;
     }
@@ -524,7 +534,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
     const CompiledLimit& L = *c.limit_def;
     const Word units = detail::units_for(L.measure, est, d.estimated_cost_nusd);
     if (L.kind == kKindRate) {
-      if (now == 0) now = monotonic_ns();
+      if (now == 0) facts->now = now = monotonic_ns();
       c.emission_ns = L.emission_ns;
       c.capacity = L.capacity_ns;
       if (__builtin_mul_overflow(units, L.emission_ns, &c.debit)) c.debit = ~Word{0};  // too large
@@ -559,6 +569,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
     if (!cell_admits(c, c.seen, now, &next, &retry)) {
       if (c.flags & kFlagShadow) {
         ++d.shadow_rejects;
+        facts->shadow_mask |= Word{1} << c.limit;
         bump_own(me.limit_shadow_rejected[c.limit]);
         continue;  // not debited, dropped from the plan
       }
@@ -621,6 +632,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
     }
     if (c.flags & kFlagShadow) {
       ++d.shadow_rejects;
+      facts->shadow_mask |= Word{1} << c.limit;
       bump_own(me.limit_shadow_rejected[c.limit]);
       continue;
     }
@@ -645,6 +657,70 @@ Decision Client::reserve_raw(const CallRequest& req) {
   for (Word i = 0; i < n_cells; ++i) bump_own(me.limit_admitted[plan[i].limit]);
   d.admitted = true;
   d.reservation_id = seq << 32 | slot_index;
+  return d;
+}
+
+// Unix time of a record: the decision's precise clock when it read one, the
+// coarse clock otherwise, plus the sidecar's published offset.
+inline Word audit_time(const ClientState& s, Word now) {
+  return (now != 0 ? now : coarse_monotonic_ns()) + load_relaxed(s.seg.header().wall_offset_ns);
+}
+
+inline Word limit_byte(int limit) { return limit < 0 ? kAuditNoLimit : static_cast<Word>(limit); }
+
+inline bool audit_required(const ClientState& s) { return s.policy_ok && (s.policy.flags & 1); }
+
+inline AuditSlot claim_record(ClientState& s, ClientSlot& me, Word length) {
+  const AuditSlot slot = audit_claim(s.seg, me, &s.audit_head, length);
+  if (slot.record == nullptr) fetch_add_relaxed(s.seg.audit_control().dropped, 1);
+  return slot;
+}
+
+}  // namespace
+
+// The record is claimed before the decision, so that a full ring can refuse
+// the call when audit is required, and published after it.
+Decision Client::reserve_raw(const CallRequest& req) {
+  if (!s_) {
+    Decision d;
+    d.reason = Reason::kNoPolicy;
+    return d;
+  }
+  ClientState& s = *s_;
+  ClientSlot& me = s.seg.clients()[s.me - 1];
+  ensure_policy(s);
+  const std::size_t n_attrs = std::min<std::size_t>(req.attributes.size(), kMaxAttributes);
+  const AuditAttributes attrs = audit_attributes_size(req.attributes.data(), n_attrs);
+  const AuditSlot slot = claim_record(s, me, audit_record_length(attrs));
+  if (slot.record == nullptr && audit_required(s)) {
+    fetch_add_relaxed(s.seg.audit_control().refused, 1);
+    bump_own(me.rejected);
+    Decision d;
+    d.reason = Reason::kAuditUnavailable;
+    return d;
+  }
+  DecisionFacts facts;
+  const Decision d = decide(s, req, &facts);
+  if (slot.record == nullptr) return d;
+  AuditRecord r;
+  r.time_unix_ns = audit_time(s, facts.now);
+  r.reservation_id = d.reservation_id;
+  r.pid = s.pid;
+  r.start_time = s.start_time;
+  r.info = make_audit_info(kAuditReserve, d.admitted ? kAuditAdmitted : kAuditRejected,
+                           static_cast<Word>(d.reason), limit_byte(d.limit_index), attrs.count,
+                           attrs.bytes);
+  r.policy_generation = s.policy_generation;
+  r.est_input = req.input_tokens;
+  r.est_output = req.max_output_tokens;
+  r.actual_input = 0;
+  r.actual_output = 0;
+  r.cost_nusd = d.estimated_cost_nusd;
+  r.retry_after_ns = d.retry_after_ns;
+  r.shadow_mask = facts.shadow_mask;
+  audit_write_fixed(slot, r);
+  audit_write_attributes(slot, req.attributes.data(), attrs);
+  audit_publish(me, slot);
   return d;
 }
 
@@ -681,11 +757,33 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
   Word seq = 0, st = 0;
   ReservationSlot* r = take(*s, id, kResSettling, &seq, &st);
   if (r == nullptr) return {SettleError::kUnknownReservation, 0};
+  ClientSlot& me = s->seg.clients()[s->me - 1];
+  const AuditSlot slot = claim_record(*s, me, sizeof(AuditRecord));
   store_relaxed(r->actual_input, actual.input);
   store_relaxed(r->actual_output, actual.output);
   store_release(r->settle_kind, kind);
+  const Word est_input = load_relaxed(r->est_input), est_output = load_relaxed(r->est_output);
   const Word cost = detail::settle_cells(s->seg, *r, actual);
   detail::release_slot(*r, seq);
+  if (slot.record != nullptr) {
+    AuditRecord a;
+    a.time_unix_ns = audit_time(*s, 0);
+    a.reservation_id = id;
+    a.pid = s->pid;
+    a.start_time = s->start_time;
+    a.info = make_audit_info(kind == 1 ? kAuditCommit : kAuditCancel, kAuditSettled, 0,
+                             kAuditNoLimit, 0, 0);
+    a.policy_generation = s->policy_generation;
+    a.est_input = est_input;
+    a.est_output = est_output;
+    a.actual_input = actual.input;
+    a.actual_output = actual.output;
+    a.cost_nusd = cost;
+    a.retry_after_ns = 0;
+    a.shadow_mask = 0;
+    audit_write_fixed(slot, a);
+    audit_publish(me, slot);
+  }
   return {SettleError::kNone, cost};
 }
 
@@ -720,8 +818,37 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
   const Word in_p = load_relaxed(r->input_pusd), out_p = load_relaxed(r->output_pusd);
   const Word cost_before = detail::cost_nusd(in, out, in_p, out_p);
   const Word cost_after = detail::cost_nusd(in, out + output_tokens, in_p, out_p);
-  store_relaxed(r->extend_target, out + output_tokens);
   const Word now = monotonic_ns();
+  ClientSlot& me = s.seg.clients()[s.me - 1];
+  const AuditSlot slot = claim_record(s, me, sizeof(AuditRecord));
+  if (slot.record == nullptr && audit_required(s)) {
+    fetch_add_relaxed(s.seg.audit_control().refused, 1);
+    store_release(r->state, st);
+    e.reason = Reason::kAuditUnavailable;
+    return e;
+  }
+  // One record for the extend, whatever its outcome.
+  auto record = [&](const Extension& x) {
+    if (slot.record == nullptr) return;
+    AuditRecord a;
+    a.time_unix_ns = audit_time(s, now);
+    a.reservation_id = id;
+    a.pid = s.pid;
+    a.start_time = s.start_time;
+    a.info = make_audit_info(kAuditExtend, x.admitted ? kAuditAdmitted : kAuditRejected,
+                             static_cast<Word>(x.reason), limit_byte(x.limit_index), 0, 0);
+    a.policy_generation = s.policy_generation;
+    a.est_input = in;
+    a.est_output = x.admitted ? out + output_tokens : out;
+    a.actual_input = 0;
+    a.actual_output = 0;
+    a.cost_nusd = x.admitted ? cost_after : cost_before;
+    a.retry_after_ns = x.retry_after_ns;
+    a.shadow_mask = 0;
+    audit_write_fixed(slot, a);
+    audit_publish(me, slot);
+  };
+  store_relaxed(r->extend_target, out + output_tokens);
   const Word n = std::min<Word>(load_relaxed(r->cell_count), kMaxCellsPerReservation);
   const Word debited = load_relaxed(r->debited_mask);
   Word taken = 0;
@@ -765,7 +892,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
       if (compare_exchange(k.value, value, next)) break;
     }
     if (!ok) {
-      if (c.limit >= 0) bump_own(s.seg.clients()[s.me - 1].limit_rejected[c.limit]);
+      if (c.limit >= 0) bump_own(me.limit_rejected[c.limit]);
       detail::refund_extension(s.seg, *r, taken, output_tokens);
       store_relaxed(r->extend_mask, 0);
       store_relaxed(r->extend_target, 0);
@@ -775,6 +902,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
                      : reject_reason(c);
       e.limit_index = c.limit;
       e.retry_after_ns = retry;
+      record(e);
       return e;
     }
     taken |= Word{1} << i;
@@ -785,6 +913,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
   store_relaxed(r->extend_target, 0);
   store_release(r->state, st);
   e.admitted = true;
+  record(e);
   return e;
 }
 
@@ -803,6 +932,9 @@ Result<Client> Client::attach(const std::string& segment_name) {
     Word free = 0;
     if (!compare_exchange_strong(clients[i].pid, free, static_cast<Word>(pid))) continue;
     store_relaxed(clients[i].start_time, start);
+    store_relaxed(clients[i].audit_claim, 0);
+    state->pid = static_cast<Word>(pid);
+    state->start_time = start;
     store_relaxed(clients[i].attached_ns, monotonic_ns());
     store_relaxed(clients[i].departed, 0);
     state->me = i + 1;

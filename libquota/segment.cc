@@ -67,7 +67,8 @@ Layout layout_for(const SegmentSizes& s) {
   place(l.keys, SegmentMap::key_capacity_for(s.max_keys), sizeof(shm::KeySlot));
   place(l.reservations, s.max_reservations, sizeof(shm::ReservationSlot));
   place(l.clients, shm::kMaxClients, sizeof(shm::ClientSlot));
-  place(l.audit, s.audit_ring_bytes, 1);
+  place(l.audit, 1, sizeof(shm::AuditRingControl) + s.audit_ring_bytes);
+  l.audit.count = s.audit_ring_bytes;  // the ring's capacity in bytes
   l.total = at;
   return l;
 }
@@ -228,6 +229,15 @@ Status SegmentMap::bind(bool require_ready) {
                                                 " bytes but maps " + std::to_string(size_) +
                                                 "; remove " + path + " and restart sluiced");
   }
+  // The audit region is its control block and a power-of-two ring.
+  auto audit_region_ok = [this](const shm::Region& r) {
+    const std::uint64_t off = shm::load_relaxed(r.offset);
+    const std::uint64_t size = shm::load_relaxed(r.size);
+    const std::uint64_t cap = shm::load_relaxed(r.count);
+    return off >= shm::kHeaderBytes && off % kPage == 0 && off <= size_ && size <= size_ - off &&
+           cap >= 4096 && cap <= (1ull << 30) && (cap & (cap - 1)) == 0 &&
+           size == sizeof(shm::AuditRingControl) + cap;
+  };
   // Every region must lie inside the mapping, page-aligned, and hold whole records.
   auto region_ok = [this](const shm::Region& r, std::uint64_t record, std::uint64_t max_count) {
     const std::uint64_t off = shm::load_relaxed(r.offset);
@@ -241,7 +251,7 @@ Status SegmentMap::bind(bool require_ready) {
       !region_ok(h.keys, sizeof(shm::KeySlot), 1ull << 26) ||
       !region_ok(h.reservations, sizeof(shm::ReservationSlot), 1ull << 22) ||
       !region_ok(h.clients, sizeof(shm::ClientSlot), shm::kMaxClients) ||
-      !region_ok(h.audit, 1, 1ull << 31)) {
+      !audit_region_ok(h.audit)) {
     return Status(ErrorCode::kIncompatible, "segment '" + name_ +
                                                 "' has a region outside its bounds (corrupt); "
                                                 "remove " +
@@ -254,8 +264,10 @@ Status SegmentMap::bind(bool require_ready) {
   reservation_count_ = shm::load_relaxed(h.reservations.count);
   clients_ = reinterpret_cast<shm::ClientSlot*>(base + shm::load_relaxed(h.clients.offset));
   client_count_ = shm::load_relaxed(h.clients.count);
-  audit_ = base + shm::load_relaxed(h.audit.offset);
-  audit_bytes_ = shm::load_relaxed(h.audit.size);
+  audit_control_ =
+      reinterpret_cast<shm::AuditRingControl*>(base + shm::load_relaxed(h.audit.offset));
+  audit_ring_ = reinterpret_cast<shm::Word*>(audit_control_ + 1);
+  audit_capacity_ = shm::load_relaxed(h.audit.count);
   return Status::Ok();
 }
 

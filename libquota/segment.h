@@ -50,8 +50,10 @@ class SegmentMap {
   std::uint64_t reservation_count() const { return reservation_count_; }
   shm::ClientSlot* clients() const { return clients_; }
   std::uint64_t client_count() const { return client_count_; }
-  std::uint8_t* audit() const { return audit_; }
-  std::uint64_t audit_bytes() const { return audit_bytes_; }
+  shm::AuditRingControl& audit_control() const { return *audit_control_; }
+  // The ring's bytes as words; capacity in bytes (a power of two).
+  shm::Word* audit_ring() const { return audit_ring_; }
+  std::uint64_t audit_capacity() const { return audit_capacity_; }
   std::uint64_t size() const { return size_; }
   const std::string& name() const { return name_; }
 
@@ -74,8 +76,9 @@ class SegmentMap {
   std::uint64_t reservation_count_ = 0;
   shm::ClientSlot* clients_ = nullptr;
   std::uint64_t client_count_ = 0;
-  std::uint8_t* audit_ = nullptr;
-  std::uint64_t audit_bytes_ = 0;
+  shm::AuditRingControl* audit_control_ = nullptr;
+  shm::Word* audit_ring_ = nullptr;
+  std::uint64_t audit_capacity_ = 0;
 };
 
 }  // namespace sluice

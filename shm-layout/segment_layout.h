@@ -19,7 +19,7 @@
 namespace sluice::shm {
 
 inline constexpr Word kMagic = 0x3130454349554c53ULL;  // "SLUICE01" little-endian
-inline constexpr Word kLayoutMajor = 1;
+inline constexpr Word kLayoutMajor = 2;
 inline constexpr Word kLayoutMinor = 0;
 inline constexpr Word kReadyValue = 0x5245414459ULL;  // "READY"
 inline constexpr std::size_t kCacheLine = 64;
@@ -205,7 +205,8 @@ struct ClientSlot {
   // line pair: totals
   Word admitted;
   Word rejected;
-  Word reserved_hot[14];
+  Word audit_claim;  // the audit ring span this client is claiming or filling (see AuditRing)
+  Word reserved_hot[13];
   // per limit
   Word limit_admitted[kMaxLimits];
   Word limit_rejected[kMaxLimits];  // enforced rejections
@@ -213,6 +214,135 @@ struct ClientSlot {
 };
 static_assert(sizeof(ClientSlot) == 14 * kLinePair);
 static_assert(offsetof(ClientSlot, admitted) == kLinePair);
+
+// ---------------------------------------------------------------------------
+// Audit ring: many producers (every client), one consumer (the sidecar), in
+// the manner of Aeron's many-to-one ring buffer. The region is an
+// AuditRingControl followed by `capacity` bytes (a power of two). Positions
+// (tail, head) count bytes since creation; a record sits at position & (capacity
+// - 1), 8-byte aligned, and never wraps: a producer that would cross the end
+// claims the rest of the buffer as a padding record too.
+//
+// Producer: computes the span [tail, tail + padding + length), announces it
+// in its ClientSlot::audit_claim, claims it with one CAS on `tail` (failing
+// when it would pass head + capacity: the record is dropped and counted),
+// writes the header with the length negated, the body, then the header with
+// the length positive (release), and clears audit_claim (release).
+// Consumer: at `head`, a positive length is a record: it copies it out,
+// zeroes it, and moves head past it (release). A zero or negative length is
+// a record still being written; it waits, unless the client whose claim
+// covers the position is proven dead, when it zeroes the claimed span and
+// moves past it (skipped). A span with no live claimant and no claim at all
+// cannot exist: the sidecar frees a registration only once head has passed
+// its claim.
+
+inline constexpr Word kAuditRecordPadding = 1;
+inline constexpr Word kAuditRecordEvent = 2;
+inline constexpr Word kAuditAlign = 8;
+
+// Record header word: length (bytes, including the header) as a signed 32-bit
+// value in the low half, record type in the high half.
+inline constexpr Word make_record_header(std::int32_t length, Word type) {
+  return type << 32 | static_cast<std::uint32_t>(length);
+}
+inline constexpr std::int32_t record_length(Word header) {
+  return static_cast<std::int32_t>(static_cast<std::uint32_t>(header));
+}
+inline constexpr Word record_type(Word header) { return header >> 32; }
+
+// ClientSlot::audit_claim: bit 63 set, claim start / 8 (mod 2^35) in bits
+// 28..62, claim length / 8 in bits 0..27 (a claim is at most the capacity, 1 GiB).
+inline constexpr Word kClaimStartMask = (Word{1} << 35) - 1;
+inline constexpr Word make_audit_claim(Word start, Word length) {
+  return Word{1} << 63 | ((start >> 3) & kClaimStartMask) << 28 | ((length >> 3) & 0xfffffff);
+}
+// Whether `claim` covers byte position `pos`; sets `end` to the claim's end.
+inline constexpr bool audit_claim_covers(Word claim, Word pos, Word* end) {
+  if (!(claim >> 63)) return false;
+  const Word start8 = (claim >> 28) & kClaimStartMask, len8 = claim & 0xfffffff;
+  const Word into8 = ((pos >> 3) - start8) & kClaimStartMask;
+  if (into8 >= len8) return false;
+  *end = pos + (len8 - into8) * 8;
+  return true;
+}
+
+struct AuditRingControl {
+  // line pair: producers
+  Word tail;
+  Word reserved_tail[15];
+  // line pair: consumer
+  Word head;
+  Word reserved_head[15];
+  // line pair: counts producers add to (rarely)
+  Word dropped;  // records not written because the ring was full
+  Word refused;  // calls rejected because audit is required and the ring was full
+  Word reserved_drop[14];
+  // line pair: the sidecar's drain and writer, for `sluice status`
+  Word drained;        // records copied out of the ring
+  Word written;        // records on disk (handed to the file writer)
+  Word skipped;        // records of producers that died mid-write
+  Word corrupt;        // spans dropped because their header was not a valid record
+  Word high_water;     // the most bytes ever waiting in the ring
+  Word bytes_on_disk;  // audit files in the audit dir
+  Word last_fsync_unix_ns;
+  Word writer_kind;  // 1 io_uring, 2 pwrite
+  Word reserved_stats[8];
+};
+static_assert(sizeof(AuditRingControl) == 4 * kLinePair);
+static_assert(offsetof(AuditRingControl, head) == kLinePair);
+
+// The fixed part of an event record; the call's attributes follow it as
+// [u8 name length][u8 value length][name][value]... padded to 8 bytes.
+enum AuditEvent : Word {
+  kAuditReserve = 0,
+  kAuditCommit = 1,
+  kAuditCancel = 2,
+  kAuditExtend = 3,
+  kAuditAbandon = 4,
+};
+enum AuditDecision : Word {
+  kAuditAdmitted = 0,
+  kAuditRejected = 1,
+  kAuditSettled = 2,
+  kAuditAbandoned = 3,
+};
+inline constexpr Word kAuditNoLimit = 0xff;
+inline constexpr std::size_t kAuditMaxAttributeBytes = 1024;
+inline constexpr std::size_t kAuditMaxNameBytes = 63;
+inline constexpr std::size_t kAuditMaxValueBytes = 255;
+
+struct AuditRecord {
+  Word header;  // make_record_header(length, kAuditRecordEvent)
+  Word time_unix_ns;
+  Word reservation_id;
+  Word pid;
+  Word start_time;
+  // event | decision << 8 | reason << 16 | limit << 24 | attribute count << 32
+  // | attribute bytes << 40 (before padding)
+  Word info;
+  Word policy_generation;
+  Word est_input;
+  Word est_output;
+  Word actual_input;
+  Word actual_output;
+  Word cost_nusd;
+  Word retry_after_ns;
+  Word shadow_mask;  // bit l: shadow limit l would have rejected
+};
+static_assert(sizeof(AuditRecord) == 14 * sizeof(Word));
+inline constexpr std::size_t kAuditMaxRecordBytes = sizeof(AuditRecord) + kAuditMaxAttributeBytes;
+
+inline constexpr Word make_audit_info(Word event, Word decision, Word reason, Word limit,
+                                      Word attr_count, Word attr_bytes) {
+  return (event & 0xff) | (decision & 0xff) << 8 | (reason & 0xff) << 16 | (limit & 0xff) << 24 |
+         (attr_count & 0xff) << 32 | (attr_bytes & 0xffff) << 40;
+}
+inline constexpr Word info_event(Word i) { return i & 0xff; }
+inline constexpr Word info_decision(Word i) { return (i >> 8) & 0xff; }
+inline constexpr Word info_reason(Word i) { return (i >> 16) & 0xff; }
+inline constexpr Word info_limit(Word i) { return (i >> 24) & 0xff; }
+inline constexpr Word info_attr_count(Word i) { return (i >> 32) & 0xff; }
+inline constexpr Word info_attr_bytes(Word i) { return (i >> 40) & 0xffff; }
 
 // ---------------------------------------------------------------------------
 // Header at offset 0.

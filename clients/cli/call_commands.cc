@@ -88,6 +88,8 @@ const char* hint(Reason r) {
       return "sluiced has not published a policy; check its log";
     case Reason::kPolicyStale:
       return "budget windows ran out; is sluiced running?";
+    case Reason::kAuditUnavailable:
+      return "audit is required and its ring is full; is sluiced draining it (sluice status)?";
     default:
       return "";
   }

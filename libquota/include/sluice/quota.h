@@ -63,6 +63,7 @@ enum class Reason : std::uint8_t {
   kNoPolicy,         // the sidecar has not published a policy
   kPolicyStale,      // budget windows ran out: the sidecar stopped refreshing them
   kInvalidArgument,
+  kAuditUnavailable,  // audit is required and the audit ring is full
 };
 // The stable snake_case name ("rate_limited", "budget_exhausted", ...).
 const char* to_string(Reason r);
