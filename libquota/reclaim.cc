@@ -112,6 +112,11 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
   for (Word i = 0; i < n_clients; ++i) {
     ClientSlot& c = seg.clients()[i];
     if (load_acquire(c.pid) == 0 || !gone[i + 1] || referenced[i + 1]) continue;
+    // Its audit claim names it until the ring's consumer has passed (or skipped) it.
+    if (!audit_claim_passed(load_acquire(c.audit_claim), load_acquire(seg.audit_control().head))) {
+      continue;
+    }
+    store_relaxed(c.audit_claim, 0);
     fetch_add(h.admitted_departed, load_relaxed(c.admitted));
     fetch_add(h.rejected_departed, load_relaxed(c.rejected));
     store_relaxed(c.admitted, 0);

@@ -266,6 +266,14 @@ inline constexpr bool audit_claim_covers(Word claim, Word pos, Word* end) {
   return true;
 }
 
+// Whether the consumer's `head` has passed the whole of `claim`.
+inline constexpr bool audit_claim_passed(Word claim, Word head) {
+  if (!(claim >> 63)) return true;
+  const Word start8 = (claim >> 28) & kClaimStartMask, len8 = claim & 0xfffffff;
+  const Word past8 = ((head >> 3) - start8) & kClaimStartMask;
+  return past8 >= len8 && past8 < (kClaimStartMask >> 1);  // ahead, not behind
+}
+
 struct AuditRingControl {
   // line pair: producers
   Word tail;
