@@ -361,6 +361,8 @@ struct Region {
   Word count;  // records (slots, entries); bytes for the audit ring
 };
 
+inline constexpr int kAuditDirWords = 32;  // 256 bytes
+
 struct SegmentHeader {
   Word magic;
   Word layout_major;
@@ -396,11 +398,13 @@ struct SegmentHeader {
   Word limit_admitted_departed[kMaxLimits];
   Word limit_rejected_departed[kMaxLimits];
   Word limit_shadow_rejected_departed[kMaxLimits];
+  // line pair: where the sidecar writes the audit trail (absolute path, text)
+  Word audit_dir[kAuditDirWords];
 };
 static_assert(offsetof(SegmentHeader, sidecar_pid) == 256);
 static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
-static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[3][kMaxLimits]));
+static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[3][kMaxLimits]) + kLinePair * 2);
 static_assert(sizeof(SegmentHeader) <= 4096);
 
 inline constexpr std::size_t kHeaderBytes = 4096;  // header region, page-aligned
