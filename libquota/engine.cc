@@ -668,9 +668,12 @@ inline Word audit_time(const ClientState& s, Word now) {
 
 inline Word limit_byte(int limit) { return limit < 0 ? kAuditNoLimit : static_cast<Word>(limit); }
 
-inline bool audit_required(const ClientState& s) { return s.policy_ok && (s.policy.flags & 1); }
+inline bool audit_required(const ClientState& s) {
+  return s.policy_ok && (s.policy.flags & kPolicyAuditRequired);
+}
 
 inline AuditSlot claim_record(ClientState& s, ClientSlot& me, Word length) {
+  if (s.policy_ok && (s.policy.flags & kPolicyAuditOff)) return {};
   const AuditSlot slot = audit_claim(s.seg, me, &s.audit_head, length);
   if (slot.record == nullptr) fetch_add_relaxed(s.seg.audit_control().dropped, 1);
   return slot;

@@ -83,8 +83,9 @@ constexpr std::string_view kTopKeys[] = {"segment", "store", "models", "limits",
 constexpr std::string_view kSegmentKeys[] = {"name", "max_keys", "max_reservations",
                                              "audit_ring_bytes", "group"};
 constexpr std::string_view kStoreKeys[] = {"kind", "path", "url", "host_id"};
-constexpr std::string_view kAuditKeys[] = {"dir",          "required",       "fsync_interval_ms",
-                                           "rotate_bytes", "rotate_seconds", "retain_files"};
+constexpr std::string_view kAuditKeys[] = {
+    "dir",          "enabled",        "required",     "fsync_interval_ms",
+    "rotate_bytes", "rotate_seconds", "retain_files", "retain_seconds"};
 constexpr std::string_view kPriceKeys[] = {"input_usd_per_mtok", "output_usd_per_mtok",
                                            "cached_usd_per_mtok"};
 constexpr std::string_view kStoreKinds[] = {"sqlite", "redis"};
@@ -532,6 +533,8 @@ bool PolicyReader::read_audit(const Entry& section, AuditSpec* audit) {
     bool ok = true;
     if (e.key == "dir") {
       ok = read_string(e, field, &audit->dir, "var/audit");
+    } else if (e.key == "enabled") {
+      ok = read_bool(e, field, &audit->enabled);
     } else if (e.key == "required") {
       ok = read_bool(e, field, &audit->required);
     } else if (e.key == "fsync_interval_ms") {
@@ -540,10 +543,16 @@ bool PolicyReader::read_audit(const Entry& section, AuditSpec* audit) {
       ok = read_size(e, field, "64MiB", &audit->rotate_bytes);
     } else if (e.key == "rotate_seconds") {
       ok = read_uint(e, field, 1, kMaxQuantity, "3600", &audit->rotate_seconds);
-    } else {
+    } else if (e.key == "retain_files") {
       ok = read_uint(e, field, 1, kMaxQuantity, "24", &audit->retain_files);
+    } else {
+      ok = read_uint(e, field, 0, kMaxQuantity, "604800", &audit->retain_seconds);
     }
     if (!ok) return false;
+  }
+  if (audit->required && !audit->enabled) {
+    return fail(section.line, "audit.required",
+                "is true while audit.enabled is false; enable audit or drop required");
   }
   return true;
 }

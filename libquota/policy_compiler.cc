@@ -74,7 +74,8 @@ Status compile_policy(const Policy& policy, std::uint64_t seed, std::int64_t now
   shm::store_relaxed(out.generation, generation);
   shm::store_relaxed(out.limit_count, policy.limits.size());
   shm::store_relaxed(out.model_count, policy.models.size());
-  shm::store_relaxed(out.flags, policy.audit.required ? 1 : 0);
+  shm::store_relaxed(out.flags, (policy.audit.required ? shm::kPolicyAuditRequired : 0) |
+                                    (policy.audit.enabled ? 0 : shm::kPolicyAuditOff));
   shm::store_relaxed(out.compiled_at_unix, static_cast<Word>(now_unix));
 
   for (std::size_t i = 0; i < policy.models.size(); ++i) {

@@ -18,9 +18,39 @@ bool take_over(ReservationSlot& r, Word st) {
       r.state, st, make_state(state_seq(st), state_owner(st), kSidecarActor, kResSettling));
 }
 
+// The audit record of a reservation the sidecar settled, read before the
+// slot is released.
+shm::AuditRecord abandon_record(const SegmentMap& seg, const ReservationSlot& r, Word slot_index,
+                                Word st, Word kind, Word cost, Word now_unix_ns) {
+  AuditRecord a{};
+  a.time_unix_ns = now_unix_ns;
+  a.reservation_id = state_seq(st) << 32 | slot_index;
+  const Word owner = state_owner(st) != kNoOwner ? state_owner(st) : state_actor(st);
+  if (owner != 0 && owner <= seg.client_count()) {
+    a.pid = load_relaxed(seg.clients()[owner - 1].pid);
+    a.start_time = load_relaxed(seg.clients()[owner - 1].start_time);
+  }
+  a.info = make_audit_info(kAuditAbandon, kAuditAbandoned, kind, kAuditNoLimit, 0, 0);
+  a.policy_generation = load_relaxed(seg.header().policy_generation);
+  a.est_input = load_relaxed(r.est_input);
+  a.est_output = load_relaxed(r.est_output);
+  if (kind == kAbandonFinishedCommit) {
+    a.actual_input = load_relaxed(r.actual_input);
+    a.actual_output = load_relaxed(r.actual_output);
+  }
+  a.cost_nusd = cost;
+  return a;
+}
+
 }  // namespace
 
-ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
+ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
+                     std::vector<shm::AuditRecord>* settled, std::uint64_t now_unix_ns) {
+  auto record = [&](const ReservationSlot& r, Word i, Word st, Word kind, Word cost) {
+    if (settled != nullptr) {
+      settled->push_back(abandon_record(seg, r, i, st, kind, cost, now_unix_ns));
+    }
+  };
   ReclaimStats stats;
   const Word n_clients = seg.client_count();
   // gone[i] is registration i + 1: its process died or its Client detached.
@@ -54,6 +84,7 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
       case kResReserving:
         if (!holder_gone(state_owner(st)) || !take_over(r, st)) break;
         detail::settle_cells(seg, r, {0, 0, true});  // refund what was debited
+        record(r, i, st, kAbandonRefunded, 0);
         detail::release_slot(r, seq);
         ++stats.refunded_partial;
         break;
@@ -63,6 +94,9 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
         const bool expired = owner == kNoOwner && deadline != 0 && now_ns > deadline;
         if (!(owner != kNoOwner && holder_gone(owner)) && !expired) break;
         if (!take_over(r, st)) break;
+        record(r, i, st, kAbandonChargedEstimate,
+               detail::cost_nusd(load_relaxed(r.est_input), load_relaxed(r.est_output),
+                                 load_relaxed(r.input_pusd), load_relaxed(r.output_pusd)));
         detail::release_slot(r, seq);  // charged at the estimate: cells stay as debited
         ++stats.abandoned;
         break;
@@ -71,10 +105,15 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns) {
         if (!holder_gone(state_actor(st)) || !take_over(r, st)) break;
         const Word kind = load_acquire(r.settle_kind);
         if (kind != 0) {
-          detail::settle_cells(
+          const Word cost = detail::settle_cells(
               seg, r, {load_relaxed(r.actual_input), load_relaxed(r.actual_output), kind == 2});
+          record(r, i, st, kind == 2 ? kAbandonFinishedCancel : kAbandonFinishedCommit,
+                 kind == 2 ? 0 : cost);
           ++stats.finished;
         } else {
+          record(r, i, st, kAbandonChargedEstimate,
+                 detail::cost_nusd(load_relaxed(r.est_input), load_relaxed(r.est_output),
+                                   load_relaxed(r.input_pusd), load_relaxed(r.output_pusd)));
           ++stats.abandoned;  // died before writing its usage: the estimate stands
         }
         detail::release_slot(r, seq);

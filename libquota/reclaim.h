@@ -10,8 +10,10 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "segment.h"
+#include "segment_layout.h"
 
 namespace sluice {
 
@@ -23,6 +25,10 @@ struct ReclaimStats {
   std::uint64_t clients_freed = 0;
 };
 
-ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_monotonic_ns);
+// Appends one audit record (event abandon) per reservation it settled to
+// `settled` when given; `now_unix_ns` stamps them.
+ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_monotonic_ns,
+                     std::vector<shm::AuditRecord>* settled = nullptr,
+                     std::uint64_t now_unix_ns = 0);
 
 }  // namespace sluice

@@ -86,6 +86,10 @@ struct CompiledModel {
 };
 static_assert(sizeof(CompiledModel) == 10 * sizeof(Word));
 
+// CompiledPolicy::flags
+inline constexpr Word kPolicyAuditRequired = 1;  // a full audit ring refuses calls
+inline constexpr Word kPolicyAuditOff = 2;       // clients write no audit records
+
 struct CompiledPolicy {
   Word generation;
   Word limit_count;
@@ -315,6 +319,13 @@ enum AuditDecision : Word {
   kAuditAbandoned = 3,
 };
 inline constexpr Word kAuditNoLimit = 0xff;
+// The reason byte of an abandon record: what the sidecar did.
+enum AuditAbandonKind : Word {
+  kAbandonChargedEstimate = 1,  // admitted, never settled: charged at the estimate
+  kAbandonRefunded = 2,         // died while reserving: the debits were given back
+  kAbandonFinishedCommit = 3,   // died while committing: the commit was completed
+  kAbandonFinishedCancel = 4,   // died while cancelling: the cancel was completed
+};
 inline constexpr std::size_t kAuditMaxAttributeBytes = 1024;
 inline constexpr std::size_t kAuditMaxNameBytes = 63;
 inline constexpr std::size_t kAuditMaxValueBytes = 255;

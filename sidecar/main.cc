@@ -108,7 +108,9 @@ int run(int argc, char** argv) {
   ::sigprocmask(SIG_BLOCK, &signals, nullptr);
 
   const int status_fd = foreground ? -1 : daemonize(log_path);
-  sluice::Result<sluice::Sidecar> started = sluice::Sidecar::start(config);
+  sluice::SidecarOptions options;
+  options.log = log_line;
+  sluice::Result<sluice::Sidecar> started = sluice::Sidecar::start(config, options);
   if (!started.ok()) {
     const std::string line = "sluiced: " + started.status().message();
     if (foreground) {
@@ -123,7 +125,8 @@ int run(int argc, char** argv) {
   const sluice::SegmentMap& seg = sidecar.segment();
   log_line(std::string(sidecar.reopened() ? "reopened" : "created") + " segment '" + seg.name() +
            "' (" + std::to_string(seg.size() >> 20) + " MiB, " +
-           std::to_string(sidecar.policy().limits.size()) + " limits), policy " + config);
+           std::to_string(sidecar.policy().limits.size()) + " limits), policy " + config +
+           ", audit to " + sidecar.audit()->dir());
   report(status_fd, "ok " + std::to_string(::getpid()));
 
   const timespec tick{tick_ms / 1000, (tick_ms % 1000) * 1'000'000L};

@@ -65,12 +65,15 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       seg_(std::move(o.seg_)),
       lock_fd_(o.lock_fd_),
       reopened_(o.reopened_),
-      reclaimed_(o.reclaimed_) {
+      reclaimed_(o.reclaimed_),
+      log_(std::move(o.log_)),
+      audit_(std::move(o.audit_)) {
   o.lock_fd_ = -1;
 }
 
 Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
   if (this != &o) {
+    audit_.reset();
     if (lock_fd_ >= 0) ::close(lock_fd_);
     policy_path_ = std::move(o.policy_path_);
     policy_ = std::move(o.policy_);
@@ -78,19 +81,23 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     lock_fd_ = o.lock_fd_;
     reopened_ = o.reopened_;
     reclaimed_ = o.reclaimed_;
+    log_ = std::move(o.log_);
+    audit_ = std::move(o.audit_);
     o.lock_fd_ = -1;
   }
   return *this;
 }
 
 Sidecar::~Sidecar() {
+  audit_.reset();  // drains and closes before the segment goes
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-Result<Sidecar> Sidecar::start(const std::string& policy_path) {
+Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions options) {
   Result<Policy> policy = load_policy_file(policy_path);
   if (!policy.ok()) return policy.status();
   Sidecar s;
+  s.log_ = std::move(options.log);
   s.policy_path_ = policy_path;
   s.policy_ = std::move(policy.value());
   const std::string& name = s.policy_.segment.name;
@@ -103,7 +110,7 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path) {
   if (SegmentMap::exists(name)) {
     Result<SegmentMap> old = SegmentMap::reopen(name, sizes);
     if (old.ok()) {
-      s.seg_ = std::move(old.value());
+      s.seg_ = std::make_unique<SegmentMap>(std::move(old.value()));
       s.reopened_ = true;
     } else if (old.status().code() == ErrorCode::kNotReady) {
       // A sidecar died while creating it: nothing in it can matter.
@@ -115,11 +122,18 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path) {
   if (!s.reopened_) {
     Result<SegmentMap> fresh = SegmentMap::create(name, sizes, s.policy_.segment.group);
     if (!fresh.ok()) return fresh.status();
-    s.seg_ = std::move(fresh.value());
+    s.seg_ = std::make_unique<SegmentMap>(std::move(fresh.value()));
+  }
+  if (options.audit != SidecarOptions::Audit::kOff) {
+    Result<std::unique_ptr<AuditPipeline>> audit =
+        AuditPipeline::open(*s.seg_, s.policy_.audit, s.log_);
+    if (!audit.ok()) return audit.status();
+    s.audit_ = std::move(audit.value());
+    if (options.audit == SidecarOptions::Audit::kThread) s.audit_->start();
   }
   // Clock offset and policy first: a sidecar that shows as alive (pid and a
   // fresh heartbeat) has a policy clients can decide with.
-  shm::SegmentHeader& h = s.seg_.header();
+  shm::SegmentHeader& h = s.seg_->header();
   shm::store_relaxed(h.wall_offset_ns, realtime_ns() - monotonic_ns());
   if (Status p = s.publish(); !p.ok()) return p;
   shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
@@ -130,14 +144,16 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path) {
 
 Status Sidecar::publish() {
   const std::int64_t now = static_cast<std::int64_t>(::time(nullptr));
-  Result<std::uint64_t> gen = publish_policy(seg_, policy_, now);
+  Result<std::uint64_t> gen = publish_policy(*seg_, policy_, now);
   return gen.ok() ? Status::Ok() : gen.status();
 }
 
 void Sidecar::tick() {
-  shm::SegmentHeader& h = seg_.header();
+  shm::SegmentHeader& h = seg_->header();
   publish_clock(h);
-  const ReclaimStats r = reclaim(seg_, monotonic_ns());
+  std::vector<shm::AuditRecord> settled;
+  const ReclaimStats r = reclaim(*seg_, monotonic_ns(), audit_ ? &settled : nullptr, realtime_ns());
+  if (audit_) audit_->post(std::move(settled));
   reclaimed_.abandoned += r.abandoned;
   reclaimed_.refunded_partial += r.refunded_partial;
   reclaimed_.finished += r.finished;
@@ -147,7 +163,7 @@ void Sidecar::tick() {
   // their middle, whoever published it and whenever.
   const shm::Word gen = shm::load_acquire(h.policy_generation);
   if (gen != 0 && static_cast<std::int64_t>(::time(nullptr)) >=
-                      window_refresh_due(seg_.policy_slot(static_cast<int>(gen & 1)))) {
+                      window_refresh_due(seg_->policy_slot(static_cast<int>(gen & 1)))) {
     (void)publish();
   }
 }
@@ -171,8 +187,11 @@ Status Sidecar::reload() {
 }
 
 void Sidecar::stop() {
-  shm::store_release(seg_.header().sidecar_pid, 0);
-  shm::store_relaxed(seg_.header().sidecar_start_time, 0);
+  if (audit_) {
+    if (Status s = audit_->stop(); !s.ok()) log_("audit files not closed cleanly: " + s.message());
+  }
+  shm::store_release(seg_->header().sidecar_pid, 0);
+  shm::store_relaxed(seg_->header().sidecar_start_time, 0);
 }
 
 }  // namespace sluice

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "audit_pipeline.h"
 #include "reclaim.h"
 #include "segment.h"
 #include "sluice/policy.h"
@@ -15,11 +18,22 @@
 
 namespace sluice {
 
+struct SidecarOptions {
+  enum class Audit {
+    kThread,  // a thread drains the audit ring to the audit files (sluiced)
+    kManual,  // the audit files are opened; audit()->pump() drains (tests)
+    kOff,     // nothing drains the ring (tests of other things)
+  };
+  Audit audit = Audit::kThread;
+  std::function<void(const std::string&)> log = [](const std::string&) {};
+};
+
 class Sidecar {
  public:
   // Loads and validates the policy, takes the segment's lock, creates or
-  // reopens the segment and publishes the policy. Errors are one line.
-  static Result<Sidecar> start(const std::string& policy_path);
+  // reopens the segment, opens the audit files and publishes the policy.
+  // Errors are one line.
+  static Result<Sidecar> start(const std::string& policy_path, SidecarOptions options = {});
 
   Sidecar(Sidecar&&) noexcept;
   Sidecar& operator=(Sidecar&&) noexcept;
@@ -29,10 +43,13 @@ class Sidecar {
   void tick();
   // Re-reads the policy file; on error keeps the running policy.
   Status reload();
-  // Marks the segment as having no live sidecar (counters stay).
+  // Drains the audit ring to disk and marks the segment as having no live
+  // sidecar (counters stay).
   void stop();
+  // The audit drain; nullptr with SidecarOptions::Audit::kOff.
+  AuditPipeline* audit() const { return audit_.get(); }
 
-  const SegmentMap& segment() const { return seg_; }
+  const SegmentMap& segment() const { return *seg_; }
   const Policy& policy() const { return policy_; }
   bool reopened() const { return reopened_; }
   const ReclaimStats& reclaimed() const { return reclaimed_; }
@@ -43,10 +60,12 @@ class Sidecar {
 
   std::string policy_path_;
   Policy policy_;
-  SegmentMap seg_;
+  std::unique_ptr<SegmentMap> seg_;  // owned here so that the audit drain can point at it
   int lock_fd_ = -1;
   bool reopened_ = false;
   ReclaimStats reclaimed_;
+  std::function<void(const std::string&)> log_;
+  std::unique_ptr<AuditPipeline> audit_;
 };
 
 // The lock file that makes one sidecar per segment.

@@ -299,7 +299,7 @@ TEST(MultiProcess, SidecarKilledWithSigkillIsReplacedOnTheSameSegment) {
   ASSERT_EQ(::pipe(ready), 0);
   const pid_t child = ::fork();
   if (child == 0) {
-    Result<Sidecar> s = Sidecar::start(h.policy_path());
+    Result<Sidecar> s = Sidecar::start(h.policy_path(), testing::no_audit());
     const char ok = s.ok() ? 1 : 0;
     if (::write(ready[1], &ok, 1) != 1) ::_exit(3);
     for (;;) ::pause();
@@ -308,7 +308,7 @@ TEST(MultiProcess, SidecarKilledWithSigkillIsReplacedOnTheSameSegment) {
   ASSERT_EQ(::read(ready[0], &ok, 1), 1);
   ASSERT_EQ(ok, 1);
   // The live sidecar holds the segment: a second one is refused, naming its pid.
-  Result<Sidecar> second = Sidecar::start(h.policy_path());
+  Result<Sidecar> second = Sidecar::start(h.policy_path(), testing::no_audit());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), ErrorCode::kAlreadyRunning);
   EXPECT_NE(second.status().message().find(std::to_string(child)), std::string::npos);

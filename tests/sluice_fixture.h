@@ -31,11 +31,20 @@ inline std::string write_policy(const std::string& segment, const std::string& y
   return path;
 }
 
+// The sidecar runs without an audit drain unless `options` asks for one.
+inline SidecarOptions no_audit() {
+  SidecarOptions o;
+  o.audit = SidecarOptions::Audit::kOff;
+  return o;
+}
+
 class SidecarHarness {
  public:
   SidecarHarness(const std::string& tag, const std::string& yaml_body,
-                 const std::string& segment_extra = "")
-      : segment_(unique_segment(tag)), path_(write_policy(segment_, yaml_body, segment_extra)) {
+                 const std::string& segment_extra = "", SidecarOptions options = no_audit())
+      : segment_(unique_segment(tag)),
+        path_(write_policy(segment_, yaml_body, segment_extra)),
+        options_(std::move(options)) {
     start();
   }
   ~SidecarHarness() {
@@ -46,7 +55,7 @@ class SidecarHarness {
   }
 
   void start() {
-    Result<Sidecar> s = Sidecar::start(path_);
+    Result<Sidecar> s = Sidecar::start(path_, options_);
     ASSERT_TRUE(s.ok()) << s.status().message();
     sidecar_.emplace(std::move(s.value()));
   }
@@ -97,6 +106,7 @@ class SidecarHarness {
  private:
   std::string segment_;
   std::string path_;
+  SidecarOptions options_;
   std::optional<Sidecar> sidecar_;
 };
 

@@ -73,11 +73,13 @@ struct StoreSpec {
 
 struct AuditSpec {
   std::string dir = "var/audit";
+  bool enabled = true;  // false: no audit records (for measuring what they cost)
   bool required = false;
   std::uint64_t fsync_interval_ms = 50;      // fdatasync at least this often
   std::uint64_t rotate_bytes = 64ull << 20;  // start a new file past this size
   std::uint64_t rotate_seconds = 3600;       // ... or past this age
   std::uint64_t retain_files = 24;           // keep this many files, delete older
+  std::uint64_t retain_seconds = 0;          // delete files older than this; 0: no age limit
 };
 
 struct Policy {

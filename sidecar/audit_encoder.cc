@@ -1,0 +1,141 @@
+#include "audit_encoder.h"
+
+#include "audit_generated.h"
+#include "policy_snapshot.h"
+#include "sluice/quota.h"
+
+namespace sluice {
+
+using namespace shm;  // NOLINT(google-build-using-namespace)
+namespace fb = audit::fb;
+
+namespace {
+
+constexpr std::size_t kKeptGenerations = 8;
+
+const char* abandon_reason(Word kind) {
+  switch (kind) {
+    case kAbandonChargedEstimate:
+      return "charged_at_estimate";
+    case kAbandonRefunded:
+      return "refunded_partial";
+    case kAbandonFinishedCommit:
+      return "finished_commit";
+    case kAbandonFinishedCancel:
+      return "finished_cancel";
+    default:
+      return "unknown";
+  }
+}
+
+const char* reason_name(Word event, Word reason) {
+  if (event == kAuditAbandon) return abandon_reason(reason);
+  if (reason == 0) return "";
+  if (reason > static_cast<Word>(Reason::kAuditUnavailable)) return "unknown";
+  return to_string(static_cast<Reason>(reason));
+}
+
+}  // namespace
+
+AuditEncoder::AuditEncoder(const SegmentMap& seg)
+    : seg_(&seg), carried_(seg.reservation_count()), fbb_(1024) {}
+
+const std::vector<std::string>& AuditEncoder::limit_names(std::uint64_t generation) {
+  auto it = names_.find(generation);
+  if (it != names_.end()) return it->second;
+  std::vector<std::string> names;
+  SnapshotResult r = SnapshotResult::kBusy;
+  for (int attempt = 0; attempt < 64 && r == SnapshotResult::kBusy; ++attempt) {
+    r = snapshot_policy(*seg_, generation, policy_);
+  }
+  if (r == SnapshotResult::kOk) {
+    for (Word l = 0; l < policy_.limit_count; ++l) {
+      char text[sizeof(policy_.limits[l].name)];
+      names.emplace_back(text, load_text(policy_.limits[l].name, text));
+    }
+  } else {
+    // The policy was replaced twice since; remember the miss (not for long).
+    if (names_.size() >= kKeptGenerations) names_.erase(names_.begin());
+    static const std::vector<std::string> kNone;
+    return kNone;
+  }
+  if (names_.size() >= kKeptGenerations) names_.erase(names_.begin());
+  return names_.emplace(generation, std::move(names)).first->second;
+}
+
+std::span<const std::uint8_t> AuditEncoder::encode(const AuditRecordView& v,
+                                                   std::uint64_t sequence) {
+  const AuditRecord& r = v.fixed;
+  const Word event = info_event(r.info), decision = info_decision(r.info);
+  const Word limit = info_limit(r.info);
+
+  // The attributes: the record's own, or those its reservation's reserve carried.
+  AuditRecordView carried_view;
+  const AuditRecordView* attrs = &v;
+  const Word slot = r.reservation_id & 0xffffffff;
+  if (r.reservation_id != 0 && slot < carried_.size()) {
+    Carried& c = carried_[slot];
+    if (event == kAuditReserve && decision == kAuditAdmitted) {
+      c.reservation_id = r.reservation_id;
+      c.count = v.attribute_count;
+      c.bytes.assign(reinterpret_cast<const char*>(v.attribute_bytes.data()),
+                     v.attribute_bytes.size());
+    } else if (event != kAuditReserve && c.reservation_id == r.reservation_id &&
+               split_audit_attributes(
+                   {reinterpret_cast<const unsigned char*>(c.bytes.data()), c.bytes.size()},
+                   c.count, &carried_view)) {
+      attrs = &carried_view;
+      const bool settles = event == kAuditCommit || event == kAuditCancel || event == kAuditAbandon;
+      if (settles) c.reservation_id = 0;  // the bytes stay valid until the next reserve
+    }
+  }
+
+  fbb_.Clear();
+  std::vector<flatbuffers::Offset<fb::Attribute>> attributes;
+  attributes.reserve(attrs->attribute_count);
+  for (std::size_t i = 0; i < attrs->attribute_count; ++i) {
+    const AuditAttributeView& a = attrs->attributes[i];
+    const auto name = fbb_.CreateString(a.name.data(), a.name.size());
+    const auto value = fbb_.CreateString(a.value.data(), a.value.size());
+    attributes.push_back(fb::CreateAttribute(fbb_, name, value));
+  }
+  const auto attributes_vec = fbb_.CreateVector(attributes);
+
+  const std::vector<std::string>& names = limit_names(r.policy_generation);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> shadows;
+  for (Word l = 0; r.shadow_mask >> l != 0 && l < 64; ++l) {
+    if (!((r.shadow_mask >> l) & 1)) continue;
+    shadows.push_back(fbb_.CreateString(l < names.size() ? names[l] : "#" + std::to_string(l)));
+  }
+  const auto shadow_vec = shadows.empty() ? 0 : fbb_.CreateVector(shadows);
+  flatbuffers::Offset<flatbuffers::String> limit_name = 0;
+  if (limit != kAuditNoLimit) {
+    limit_name =
+        fbb_.CreateString(limit < names.size() ? names[limit] : "#" + std::to_string(limit));
+  }
+  const auto reason = fbb_.CreateString(reason_name(event, info_reason(r.info)));
+
+  fb::RecordBuilder b(fbb_);
+  b.add_sequence(sequence);
+  b.add_time_unix_ns(r.time_unix_ns);
+  b.add_reservation_id(r.reservation_id);
+  b.add_pid(static_cast<std::uint32_t>(r.pid));
+  b.add_start_time(r.start_time);
+  b.add_event(static_cast<fb::Event>(event));
+  b.add_decision(static_cast<fb::Decision>(decision));
+  b.add_reason(reason);
+  if (limit != kAuditNoLimit) b.add_limit(limit_name);
+  b.add_attributes(attributes_vec);
+  b.add_est_input_tokens(r.est_input);
+  b.add_est_output_tokens(r.est_output);
+  b.add_actual_input_tokens(r.actual_input);
+  b.add_actual_output_tokens(r.actual_output);
+  b.add_cost_nusd(r.cost_nusd);
+  b.add_retry_after_ns(r.retry_after_ns);
+  if (!shadows.empty()) b.add_shadow_rejects(shadow_vec);
+  b.add_policy_generation(r.policy_generation);
+  fb::FinishRecordBuffer(fbb_, b.Finish());
+  return {fbb_.GetBufferPointer(), fbb_.GetSize()};
+}
+
+}  // namespace sluice

@@ -1,0 +1,193 @@
+#include "audit_pipeline.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "audit_generated.h"
+#include "clock.h"
+#include "frame.h"
+#include "log_reader.h"
+
+namespace sluice {
+
+using namespace shm;  // NOLINT(google-build-using-namespace)
+
+namespace {
+
+// Reads a whole file (the newest audit file is at most rotate_bytes).
+bool read_file(const std::string& path, std::vector<std::uint8_t>* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  out->resize(size > 0 ? static_cast<std::size_t>(size) : 0);
+  std::size_t at = 0;
+  while (at < out->size()) {
+    const ssize_t n = ::pread(fd, out->data() + at, out->size() - at, static_cast<off_t>(at));
+    if (n <= 0) break;
+    at += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out->resize(at);
+  return true;
+}
+
+}  // namespace
+
+std::uint64_t next_audit_sequence(const std::string& dir) {
+  Result<std::vector<std::string>> files = audit::list_segment_files(dir);
+  if (!files.ok()) return 0;
+  std::vector<std::uint8_t> bytes;
+  for (auto it = files->rbegin(); it != files->rend(); ++it) {
+    if (!read_file(*it, &bytes)) continue;
+    std::optional<std::uint64_t> last;
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+      const audit::FrameView f = audit::decode_frame(std::span(bytes).subspan(at));
+      if (f.check != audit::FrameCheck::kOk) break;
+      flatbuffers::Verifier v(f.payload.data(), f.payload.size());
+      if (audit::fb::VerifyRecordBuffer(v)) {
+        last = audit::fb::GetRecord(f.payload.data())->sequence();
+      }
+      at += f.size;
+    }
+    if (last) return *last + 1;
+  }
+  return 0;
+}
+
+Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg,
+                                                           const AuditSpec& spec, LogFn log) {
+  std::error_code ec;
+  const std::string dir = std::filesystem::absolute(spec.dir, ec).lexically_normal().string();
+  if (ec || dir.size() >= sizeof(Word) * kAuditDirWords) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "audit.dir '" + spec.dir + "' cannot be made an absolute path of at most " +
+                      std::to_string(sizeof(Word) * kAuditDirWords - 1) +
+                      " bytes; set a shorter audit.dir");
+  }
+  AuditWriterOptions o;
+  o.dir = dir;
+  o.fsync_interval_ms = spec.fsync_interval_ms;
+  o.rotate_bytes = spec.rotate_bytes;
+  o.rotate_seconds = spec.rotate_seconds;
+  o.retain_files = spec.retain_files;
+  o.retain_seconds = spec.retain_seconds;
+  const std::uint64_t first = next_audit_sequence(dir);
+  Result<AuditWriter> w = AuditWriter::open(o, log);
+  if (!w.ok()) return w.status();
+  store_text(seg.header().audit_dir, dir.data(), dir.size());
+  return std::unique_ptr<AuditPipeline>(
+      new AuditPipeline(seg, std::move(w.value()), dir, std::move(log), first));
+}
+
+AuditPipeline::AuditPipeline(const SegmentMap& seg, AuditWriter writer, std::string dir, LogFn log,
+                             std::uint64_t first_sequence)
+    : seg_(&seg),
+      writer_(std::move(writer)),
+      reader_(seg),
+      encoder_(seg),
+      dir_(std::move(dir)),
+      log_(std::move(log)),
+      sequence_(first_sequence) {}
+
+AuditPipeline::~AuditPipeline() { (void)stop(); }
+
+void AuditPipeline::start() {
+  if (thread_.joinable() || stopped_) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void AuditPipeline::run() {
+  std::uint64_t idle = 0;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    if (pump(monotonic_ns()) != 0) {
+      idle = 0;
+      continue;
+    }
+    // Idle: look again soon, less often the longer nothing comes.
+    idle = std::min<std::uint64_t>(idle + 1, 20);
+    std::this_thread::sleep_for(std::chrono::microseconds(250 * idle));
+  }
+}
+
+void AuditPipeline::post(std::vector<AuditRecord> records) {
+  if (records.empty()) return;
+  std::lock_guard<std::mutex> lock(posted_mu_);
+  posted_.insert(posted_.end(), records.begin(), records.end());
+}
+
+void AuditPipeline::append(const AuditRecordView& view) {
+  const std::span<const std::uint8_t> payload = encoder_.encode(view, sequence_);
+  if (Status s = writer_.append(payload); !s.ok()) {
+    // Not taken: the record is lost, and so is its sequence number (a gap).
+    if (!failing_) log_("audit records are being lost: " + s.message());
+    failing_ = true;
+  } else {
+    failing_ = false;
+  }
+  ++sequence_;
+}
+
+std::size_t AuditPipeline::pump(std::uint64_t now_ns, std::size_t max_records) {
+  std::size_t handled = reader_.poll(now_ns, max_records, [this](std::span<const Word> words) {
+    AuditRecordView view;
+    if (!decode_audit_record(words, &view)) {
+      ++unreadable_;
+      return;
+    }
+    append(view);
+  });
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    taking_.swap(posted_);
+  }
+  for (const AuditRecord& r : taking_) {
+    AuditRecordView view;
+    view.fixed = r;
+    append(view);
+  }
+  handled += taking_.size();
+  taking_.clear();
+  if (Status s = writer_.poll(); !s.ok()) log_("audit writer: " + s.message());
+  publish_stats();
+  return handled;
+}
+
+void AuditPipeline::publish_stats() {
+  AuditRingControl& c = seg_->audit_control();
+  const AuditRingStats& r = reader_.stats();
+  const AuditWriterStats w = writer_.stats();
+  store_relaxed(c.drained, r.drained);
+  store_relaxed(c.written, w.frames_written);
+  store_relaxed(c.skipped, r.skipped);
+  store_relaxed(c.corrupt, r.corrupt + unreadable_);
+  store_relaxed(c.high_water, std::max(load_relaxed(c.high_water), r.high_water));
+  store_relaxed(c.bytes_on_disk, w.bytes_on_disk);
+  store_relaxed(c.last_fsync_unix_ns, w.last_sync_realtime_ns);
+  store_release(c.writer_kind, w.io_uring ? 1 : 2);
+}
+
+Status AuditPipeline::stop() {
+  if (stopped_) return Status::Ok();
+  stopped_ = true;
+  stopping_.store(true, std::memory_order_release);
+  if (thread_.joinable()) thread_.join();
+  // What producers published; one still writing gets a moment (a dead one
+  // is skipped once the reader's timeout passes).
+  const std::uint64_t give_up = monotonic_ns() + 500'000'000;
+  for (;;) {
+    const std::size_t n = pump(monotonic_ns());
+    const AuditRingControl& c = seg_->audit_control();
+    const bool empty = load_acquire(c.head) == load_acquire(c.tail);
+    if (n == 0 && (empty || monotonic_ns() > give_up)) break;
+    if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  Status closed = writer_.close();
+  publish_stats();
+  return closed;
+}
+
+}  // namespace sluice

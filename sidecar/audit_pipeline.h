@@ -1,0 +1,87 @@
+// The sidecar's audit drain: records out of the ring (AuditRingReader),
+// encoded as FlatBuffers (AuditEncoder), appended to the audit files
+// (AuditWriter), with the counts `sluice status` shows published in the
+// ring's control block. Records the reclaimer settled join the same stream.
+//
+//   Result<std::unique_ptr<AuditPipeline>> p = AuditPipeline::open(seg, policy.audit, log);
+//   (*p)->start();           // a thread drains from now on
+//   (*p)->post(abandoned);   // from any thread
+//   (*p)->stop();            // drains what is left, everything on disk
+//
+// Without start(), pump() does one pass on the caller's thread (tests).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit_encoder.h"
+#include "audit_ring_reader.h"
+#include "audit_writer.h"
+#include "segment.h"
+#include "sluice/policy.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+class AuditPipeline {
+ public:
+  using LogFn = std::function<void(const std::string&)>;
+
+  // Opens (and recovers) the audit directory `spec.dir`, made absolute, and
+  // publishes it in the segment header for tools.
+  static Result<std::unique_ptr<AuditPipeline>> open(const SegmentMap& seg, const AuditSpec& spec,
+                                                     LogFn log);
+  ~AuditPipeline();
+
+  void start();
+  // Stops the thread, drains what producers have published (waiting a
+  // little for any still writing), and closes the files. Idempotent.
+  Status stop();
+
+  // Records settled by the sidecar itself; written with the next pass.
+  void post(std::vector<shm::AuditRecord> records);
+
+  // One pass: up to `max_records` from the ring plus everything posted, then
+  // the writer's housekeeping. Returns how many records it handled.
+  std::size_t pump(std::uint64_t now_ns, std::size_t max_records = 4096);
+
+  const std::string& dir() const { return dir_; }
+  std::uint64_t next_sequence() const { return sequence_; }
+
+ private:
+  AuditPipeline(const SegmentMap& seg, AuditWriter writer, std::string dir, LogFn log,
+                std::uint64_t first_sequence);
+  void run();
+  void append(const AuditRecordView& view);
+  void publish_stats();
+
+  const SegmentMap* seg_;
+  AuditWriter writer_;
+  AuditRingReader reader_;
+  AuditEncoder encoder_;
+  std::string dir_;
+  LogFn log_;
+  std::uint64_t sequence_;
+  std::uint64_t unreadable_ = 0;  // records copied out that did not decode
+  bool failing_ = false;          // the writer refused; logged once until it recovers
+
+  std::mutex posted_mu_;
+  std::vector<shm::AuditRecord> posted_;
+  std::vector<shm::AuditRecord> taking_;
+
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+// The sequence number the record after the last one in `dir` gets (0 for an
+// empty directory): read from the newest file that holds a record.
+std::uint64_t next_audit_sequence(const std::string& dir);
+
+}  // namespace sluice
