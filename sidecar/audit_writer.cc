@@ -347,7 +347,7 @@ struct AuditWriter::Impl {
                     static_cast<off_t>(file_size - from)) == 0) {
       return Status::Ok();
     }
-    static const std::array<std::uint8_t, 64 * 1024> kZeros{};
+    static const std::array<std::uint8_t, std::size_t{64} * 1024> kZeros{};
     for (std::uint64_t at = from; at < nonzero_end;) {
       const std::size_t n =
           static_cast<std::size_t>(std::min<std::uint64_t>(kZeros.size(), nonzero_end - at));

@@ -49,8 +49,9 @@ class TempDir {
 // Record `i` of `size` bytes; never a zero byte, so data is never taken for the zero tail.
 Bytes record(std::size_t i, std::size_t size) {
   Bytes b(size);
-  for (std::size_t k = 0; k < size; ++k)
+  for (std::size_t k = 0; k < size; ++k) {
     b[k] = static_cast<std::uint8_t>(1 + (i * 31 + k * 7) % 255);
+  }
   return b;
 }
 
@@ -89,7 +90,7 @@ std::vector<std::string> files_of(const std::string& dir) {
 AuditWriterOptions small_options(const std::string& dir, bool io_uring = true) {
   AuditWriterOptions o;
   o.dir = dir;
-  o.rotate_bytes = 64 * 1024;
+  o.rotate_bytes = std::size_t{64} * 1024;
   o.batch_bytes = 4096;
   o.rotate_seconds = 0;
   o.retain_files = 0;
@@ -256,7 +257,7 @@ TEST_P(AuditWriterBothPaths, SyncedFlushPutsEverythingOnDiskAndStampsTheSyncTime
   EXPECT_EQ(st.frames_written, 10u);
   EXPECT_GE(st.last_sync_realtime_ns, before);
   // Preallocated: the file has its rotation size while it is written.
-  EXPECT_EQ(std::filesystem::file_size(st.current_file), 64u * 1024);
+  EXPECT_EQ(std::filesystem::file_size(st.current_file), std::size_t{64} * 1024);
   ASSERT_TRUE(w.close().ok());
   EXPECT_EQ(std::filesystem::file_size(st.current_file), 10 * frame_size(100));
 }
@@ -297,7 +298,7 @@ TEST(AuditWriter, PwriteFallbackWritesTheSameBytesAsIoUring) {
   TempDir a, b;
   for (bool io_uring : {true, false}) {
     AuditWriterOptions o = small_options(io_uring ? a.path() : b.path(), io_uring);
-    o.rotate_bytes = 16 * 1024;
+    o.rotate_bytes = std::size_t{16} * 1024;
     AuditWriter w = open_writer(o);
     for (std::size_t i = 0; i < 400; ++i) {
       // Mostly small records, now and then one larger than a batch buffer.
@@ -468,12 +469,13 @@ TEST(AuditRecovery, StaleFramesBehindATornOneAreNeverResurrected) {
     while (ref.offsets[torn + 1] <= cut) ++torn;
     const auto from = ref.bytes.begin() + static_cast<std::ptrdiff_t>(cut);
     const auto to = ref.bytes.begin() + static_cast<std::ptrdiff_t>(ref.offsets[torn + 1]);
-    if (std::all_of(from, to, [](std::uint8_t x) { return x == 0; }))
-      continue;  // only padding lost
+    if (std::all_of(from, to, [](std::uint8_t x) { return x == 0; })) {
+      continue;  // only padding lost: the frame is still complete
+    }
     Bytes file = ref.bytes;
     std::fill(file.begin() + static_cast<std::ptrdiff_t>(cut),
               file.begin() + static_cast<std::ptrdiff_t>(ref.offsets[torn + 1]), 0);
-    file.resize(64 * 1024, 0);
+    file.resize(std::size_t{64} * 1024, 0);
     TempDir tmp;
     write_file(tmp.sub(ref.name), file);
     Logged logged;
@@ -681,7 +683,8 @@ TEST(AuditRetention, KeepsOnlyTheNewestRetainFiles) {
   o.retain_files = 3;
   AuditWriter w = open_writer(o);
   std::vector<Bytes> sent;
-  for (std::size_t i = 0; i < 18 * 7; ++i) {  // 7 full files, then one record into an 8th
+  for (std::size_t i = 0; i < std::size_t{18} * 7;
+       ++i) {  // 7 full files, then one record into an 8th
     sent.push_back(record(i, 200));
     append_ok(w, sent.back());
   }
@@ -701,7 +704,7 @@ TEST(AuditRetention, DeletesFilesWhoseLastWriteIsOlderThanRetainSeconds) {
   o.rotate_bytes = 4096;
   {
     AuditWriter w = open_writer(o);
-    for (std::size_t i = 0; i < 18 * 3; ++i) append_ok(w, record(i, 200));
+    for (std::size_t i = 0; i < std::size_t{18} * 3; ++i) append_ok(w, record(i, 200));
     ASSERT_TRUE(w.close().ok());
   }
   std::vector<std::string> files = files_of(tmp.path());

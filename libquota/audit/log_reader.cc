@@ -271,7 +271,7 @@ Result<std::vector<std::string>> list_segment_files(const std::string& dir) {
   ::closedir(d);
   std::sort(names.begin(), names.end());
   const std::string prefix = dir.empty() || dir.back() == '/' ? dir : dir + "/";
-  for (std::string& n : names) n = prefix + n;
+  for (std::string& n : names) n.insert(0, prefix);
   return names;
 }
 
