@@ -178,6 +178,40 @@ KeyRow row_for(const CompiledLimit& l, const KeySlot& key, Word now_ns) {
   return row;
 }
 
+const char* audit_writer_name(Word kind) {
+  switch (kind) {
+    case 1:
+      return "io_uring";
+    case 2:
+      return "pwrite";
+  }
+  return "none";
+}
+
+// The audit counters of the ring's control block (bounds checked by attach)
+// and the directory sluiced publishes in the header.
+void read_audit(const SegmentMap& seg, SegmentStatus& st) {
+  const AuditRingControl& c = seg.audit_control();
+  st.audit_writer = audit_writer_name(load_acquire(c.writer_kind));
+  st.audit_drained = load_relaxed(c.drained);
+  st.audit_written = load_relaxed(c.written);
+  st.audit_dropped = load_relaxed(c.dropped);
+  st.audit_refused = load_relaxed(c.refused);
+  st.audit_skipped = load_relaxed(c.skipped);
+  st.audit_corrupt = load_relaxed(c.corrupt);
+  st.audit_ring_high_water_bytes = load_relaxed(c.high_water);
+  st.audit_ring_capacity_bytes = seg.audit_capacity();
+  st.audit_bytes_on_disk = load_relaxed(c.bytes_on_disk);
+  st.audit_last_fsync_unix_ns = load_relaxed(c.last_fsync_unix_ns);
+  if (st.audit_last_fsync_unix_ns != 0) {
+    const Word now = realtime_ns();
+    const Word at = st.audit_last_fsync_unix_ns;
+    st.audit_last_fsync_age_ms = now > at ? (now - at) / 1'000'000ull : 0;
+  }
+  char dir[sizeof(SegmentHeader::audit_dir)];
+  st.audit_dir.assign(dir, load_text(seg.header().audit_dir, dir));
+}
+
 Word wall_seconds(const SegmentHeader& h, Word now_ns) {
   const Word offset = load_relaxed(h.wall_offset_ns);
   return (offset != 0 ? now_ns + offset : realtime_ns()) / 1'000'000'000ull;
@@ -203,6 +237,7 @@ Result<SegmentStatus> read_status(const std::string& segment) {
   st.abandoned_total = load_relaxed(h.abandoned_total);
   count_clients(seg.value(), st);
   st.segment_bytes = seg->size();
+  read_audit(seg.value(), st);
   return st;
 }
 

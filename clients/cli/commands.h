@@ -29,6 +29,8 @@ struct Command {
 void add_check_command(CLI::App& app, std::vector<Command>& out);
 // status, keys, limits, reload
 void add_inspect_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);
+// audit, audit verify
+void add_audit_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);
 // reserve, charge, commit, cancel
 void add_call_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -23,6 +25,25 @@ using nlohmann::json;
 // ---------------------------------------------------------------------------
 // status
 
+// The ring's high-water mark as a percentage of its capacity, one decimal.
+double high_water_pct(const SegmentStatus& s) {
+  if (s.audit_ring_capacity_bytes == 0) return 0;
+  const double pct = 100.0 * static_cast<double>(s.audit_ring_high_water_bytes) /
+                     static_cast<double>(s.audit_ring_capacity_bytes);
+  return std::round(pct * 10) / 10;
+}
+
+std::string pct_text(double pct) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1f", pct);
+  return out;
+}
+
+std::string fsync_age_text(const SegmentStatus& s) {
+  if (s.audit_last_fsync_unix_ns == 0) return "never";
+  return std::to_string(s.audit_last_fsync_age_ms) + " ms ago";
+}
+
 json status_json(const SegmentStatus& s) {
   return {{"segment", s.segment},
           {"sidecar_alive", s.sidecar_alive},
@@ -37,7 +58,21 @@ json status_json(const SegmentStatus& s) {
           {"rejected_total", s.rejected_total},
           {"abandoned_total", s.abandoned_total},
           {"clients_attached", s.clients_attached},
-          {"segment_bytes", s.segment_bytes}};
+          {"segment_bytes", s.segment_bytes},
+          {"audit_dir", s.audit_dir.empty() ? json(nullptr) : json(s.audit_dir)},
+          {"audit_writer", s.audit_writer},
+          {"audit_drained", s.audit_drained},
+          {"audit_written", s.audit_written},
+          {"audit_dropped", s.audit_dropped},
+          {"audit_refused", s.audit_refused},
+          {"audit_skipped", s.audit_skipped},
+          {"audit_corrupt", s.audit_corrupt},
+          {"audit_ring_high_water_bytes", s.audit_ring_high_water_bytes},
+          {"audit_ring_high_water_pct", high_water_pct(s)},
+          {"audit_ring_capacity_bytes", s.audit_ring_capacity_bytes},
+          {"audit_bytes_on_disk", s.audit_bytes_on_disk},
+          {"audit_last_fsync_age_ms",
+           s.audit_last_fsync_unix_ns == 0 ? json(nullptr) : json(s.audit_last_fsync_age_ms)}};
 }
 
 void print_status(const SegmentStatus& s) {
@@ -55,7 +90,20 @@ void print_status(const SegmentStatus& s) {
                 {"rejected_total", n(s.rejected_total)},
                 {"abandoned_total", n(s.abandoned_total)},
                 {"clients_attached", n(s.clients_attached)},
-                {"segment_bytes", n(s.segment_bytes)}});
+                {"segment_bytes", n(s.segment_bytes)},
+                {"audit_dir", s.audit_dir.empty() ? "(not published)" : s.audit_dir},
+                {"audit_writer", s.audit_writer},
+                {"audit_drained", n(s.audit_drained)},
+                {"audit_written", n(s.audit_written)},
+                {"audit_dropped", n(s.audit_dropped)},
+                {"audit_refused", n(s.audit_refused)},
+                {"audit_skipped", n(s.audit_skipped)},
+                {"audit_corrupt", n(s.audit_corrupt)},
+                {"audit_ring_high_water", n(s.audit_ring_high_water_bytes) + " bytes (" +
+                                              pct_text(high_water_pct(s)) + "% of " +
+                                              n(s.audit_ring_capacity_bytes) + ")"},
+                {"audit_bytes_on_disk", n(s.audit_bytes_on_disk)},
+                {"audit_last_fsync", fsync_age_text(s)}});
 }
 
 int run_status(const Globals& g, bool as_json) {

@@ -23,7 +23,7 @@ std::string default_segment() {
 }
 
 constexpr const char* kCommandList =
-    "check, status, keys, limits, reload, reserve, charge, commit or cancel";
+    "check, status, keys, limits, reload, audit, reserve, charge, commit or cancel";
 
 // One line for a parse error, pointing at the help of the subcommand being parsed.
 std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e) {
@@ -60,6 +60,7 @@ int run(int argc, char** argv) {
   std::vector<Command> commands;
   sluice::cli::add_check_command(app, commands);
   sluice::cli::add_inspect_commands(app, globals, commands);
+  sluice::cli::add_audit_commands(app, globals, commands);
   sluice::cli::add_call_commands(app, globals, commands);
   try {
     app.parse(argc, argv);

@@ -35,6 +35,21 @@ struct SegmentStatus {
   std::uint64_t abandoned_total = 0;  // reservations the sidecar settled at their estimate
   std::uint64_t clients_attached = 0;
   std::uint64_t segment_bytes = 0;
+
+  // The audit trail, as sluiced and the clients count it (AuditRingControl).
+  std::string audit_dir;            // absolute, as sluiced publishes it; empty until it does
+  std::string audit_writer;         // "io_uring" | "pwrite" | "none" (no writer yet)
+  std::uint64_t audit_drained = 0;  // records copied out of the ring
+  std::uint64_t audit_written = 0;  // records on disk
+  std::uint64_t audit_dropped = 0;  // records lost because the ring was full
+  std::uint64_t audit_refused = 0;  // calls refused because audit is required and the ring was full
+  std::uint64_t audit_skipped = 0;  // records of clients that died mid-write
+  std::uint64_t audit_corrupt = 0;  // ring spans that were not a valid record
+  std::uint64_t audit_ring_high_water_bytes = 0;  // the most bytes ever waiting in the ring
+  std::uint64_t audit_ring_capacity_bytes = 0;
+  std::uint64_t audit_bytes_on_disk = 0;
+  std::uint64_t audit_last_fsync_unix_ns = 0;  // 0 = none yet
+  std::uint64_t audit_last_fsync_age_ms = 0;   // meaningful when audit_last_fsync_unix_ns != 0
 };
 
 // One live cell: a key of a limit in the current policy.

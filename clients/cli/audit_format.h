@@ -1,0 +1,36 @@
+// How `sluice audit` prints a verified FlatBuffers Record: one JSON object
+// per line (--json), or one row of a fixed-width table, so rows line up even
+// while --follow prints them as they come.
+//
+//   print_audit_table_header();
+//   print_audit_row(*record);  // "2026-11-23T10:00:00.000000000Z  reserve  admitted ..."
+//   print_json(audit_record_json(*record));
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "audit_generated.h"
+
+namespace sluice::cli {
+
+// "2026-11-23T10:00:00.123456789Z": RFC 3339, UTC, nanoseconds.
+std::string rfc3339_ns(std::uint64_t unix_ns);
+
+// reserve | commit | cancel | extend | abandon
+const char* audit_event_name(audit::fb::Event event);
+// admitted | rejected | settled | abandoned
+const char* audit_decision_name(audit::fb::Decision decision);
+
+// sequence, time, time_unix_ns, reservation_id, reservation_str, pid,
+// start_time, event, decision, reason, limit, attributes {name: value},
+// est/actual input/output tokens, cost_usd, cost_nusd, retry_after_ms,
+// shadow_rejects [names], policy_generation. Absent strings are null.
+nlohmann::json audit_record_json(const audit::fb::Record& record);
+
+void print_audit_table_header();
+// TIME EVENT DECISION REASON/LIMIT TOKENS COST ATTRIBUTES; one line.
+void print_audit_row(const audit::fb::Record& record);
+
+}  // namespace sluice::cli
