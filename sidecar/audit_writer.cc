@@ -701,9 +701,18 @@ struct AuditWriter::Impl {
 
 AuditWriter::AuditWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AuditWriter::AuditWriter(AuditWriter&&) noexcept = default;
-AuditWriter& AuditWriter::operator=(AuditWriter&&) noexcept = default;
 
-AuditWriter::~AuditWriter() {
+AuditWriter& AuditWriter::operator=(AuditWriter&& other) noexcept {
+  if (this != &other) {
+    close_or_log();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+AuditWriter::~AuditWriter() { close_or_log(); }
+
+void AuditWriter::close_or_log() {
   if (!impl_ || impl_->closed) return;
   if (Status s = close(); !s.ok()) {
     impl_->say("audit: closing the writer: " + s.message() + "; " +

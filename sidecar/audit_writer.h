@@ -76,8 +76,9 @@ class AuditWriter {
   static Result<AuditWriter> open(const AuditWriterOptions& options, LogFn log);
 
   AuditWriter(AuditWriter&&) noexcept;
+  // Both close the writer being replaced or destroyed if it is still open; a
+  // failure then goes to the log callback, with the bytes it could not write.
   AuditWriter& operator=(AuditWriter&&) noexcept;
-  // Closes if still open; a failure then goes to the log callback.
   ~AuditWriter();
 
   // Takes a copy of 1..kMaxPayloadBytes bytes as the next frame. May rotate
@@ -97,6 +98,7 @@ class AuditWriter {
  private:
   struct Impl;
   explicit AuditWriter(std::unique_ptr<Impl> impl);
+  void close_or_log();
   std::unique_ptr<Impl> impl_;
 };
 

@@ -676,6 +676,40 @@ TEST(AuditRotation, AgeRotationStartsANewFileOnPoll) {
   EXPECT_EQ(std::filesystem::file_size(files[1]), frame_size(60));
 }
 
+TEST(AuditRotation, ARecoveredFileOlderThanRotateSecondsIsRotatedOnTheFirstPoll) {
+  TempDir tmp;
+  const std::string old = tmp.sub("audit-20200101T000000-000000.sal");
+  Bytes frame(frame_size(30));
+  encode_frame(record(1, 30), frame);
+  write_file(old, frame);
+  AuditWriterOptions o = small_options(tmp.path());
+  o.rotate_seconds = 3600;
+  AuditWriter w = open_writer(o);
+  EXPECT_EQ(w.stats().current_file, old);
+  ASSERT_TRUE(w.poll().ok());
+  EXPECT_NE(w.stats().current_file, old);
+  EXPECT_EQ(std::filesystem::file_size(old), frame.size());
+  ASSERT_TRUE(w.close().ok());
+}
+
+TEST(AuditRotation, NewNamesNeverSortBeforeTheNewestEvenWhenTheClockIsBehind) {
+  TempDir tmp;
+  // The newest file is named in the future, as after the clock stepped back.
+  write_file(tmp.sub("audit-29991231T235959-000005.sal"), Bytes());
+  AuditWriterOptions o = small_options(tmp.path());
+  o.rotate_bytes = 4096;
+  AuditWriter w = open_writer(o);
+  for (std::size_t i = 0; i < 40; ++i) append_ok(w, record(i, 200));  // two rotations
+  ASSERT_TRUE(w.close().ok());
+  std::vector<std::string> names;
+  for (const std::string& f : files_of(tmp.path())) {
+    names.push_back(std::filesystem::path(f).filename());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"audit-29991231T235959-000005.sal",
+                                             "audit-29991231T235959-000006.sal",
+                                             "audit-29991231T235959-000007.sal"}));
+}
+
 TEST(AuditRetention, KeepsOnlyTheNewestRetainFiles) {
   TempDir tmp;
   AuditWriterOptions o = small_options(tmp.path());
