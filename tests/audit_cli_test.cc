@@ -576,6 +576,23 @@ TEST_F(AuditCliTest, AFlippedBitIsReportedWithFileAndOffsetAndExits1) {
       << r.err;
 }
 
+TEST_F(AuditCliTest, DamageInTheNewestFileThatStaysIsReportedToo) {
+  const std::vector<std::uint8_t> first = framed(reserve_pricing());
+  std::vector<std::uint8_t> second = framed(reject_search());
+  second[audit::kFrameHeaderBytes + 3] ^= 0x01;
+  append_bytes(older_, first);
+  append_bytes(older_, second);
+  append_bytes(older_, framed(commit_pricing()));
+  const CliRun r = sluice({"audit", "--dir", audit_.string(), "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find(older_.string() + " offset " + std::to_string(first.size()) +
+                       ": checksum mismatch"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(AuditCliTest, AWellFramedPayloadThatIsNotARecordIsRejectedByTheVerifier) {
   write_standard_files();
   // Intact frames around garbage: a root offset far out of bounds behind the

@@ -3,8 +3,10 @@
 // the filters, once or following the directory; `audit verify` checks every
 // byte of every segment file. Neither touches the segment beyond reading
 // where sluiced writes (the audit dir it publishes in the header).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -22,6 +24,7 @@
 #include "audit_format.h"
 #include "audit_generated.h"
 #include "commands.h"
+#include "frame.h"
 #include "log_reader.h"
 #include "output.h"
 #include "sluice/inspect.h"
@@ -34,6 +37,7 @@ using nlohmann::json;
 
 constexpr const char* kDefaultAuditDir = "var/audit";
 constexpr long kFollowPollNs = 100'000'000;  // 100 ms
+constexpr int kSettleAttempts = 3;           // times kFollowPollNs for a write in flight to land
 
 struct AuditOptions {
   std::string dir;
@@ -172,10 +176,37 @@ std::uint64_t realtime_now_ns() {
                                         .count());
 }
 
+// The frame at `offset` of `file` as it is now.
+audit::FrameCheck frame_now(const std::string& file, std::uint64_t offset) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return audit::FrameCheck::kTruncated;
+  std::vector<std::uint8_t> bytes(audit::kMaxFrameBytes);
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t r =
+        ::pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  ::close(fd);
+  return audit::decode_frame(std::span<const std::uint8_t>(bytes.data(), got)).check;
+}
+
+// A bad frame in the newest file may be one sluiced is writing right now; it
+// is damage only if it is still bad once a write in flight would have landed.
+bool stays_bad(const audit::BadFrame& b) {
+  for (int attempt = 0; attempt < kSettleAttempts; ++attempt) {
+    const timespec pause{0, kFollowPollNs};
+    ::nanosleep(&pause, nullptr);
+    const audit::FrameCheck now = frame_now(b.file, b.offset);
+    if (now == audit::FrameCheck::kOk || now == audit::FrameCheck::kEnd) return false;
+  }
+  return true;
+}
+
 int read_once(const std::string& dir, RecordPrinter& printer) {
-  // A bad frame at the end of the newest file may be one sluiced is writing
-  // right now: it is noted, not called damage. Newest as of before the read,
-  // so a file created meanwhile counts as newest too.
+  // Newest as of before the read, so a file created meanwhile counts as newest too.
   Result<std::vector<std::string>> files = audit::list_segment_files(dir);
   const std::string newest = files.ok() && !files->empty() ? files->back() : std::string();
   Result<audit::LogReader> reader = audit::LogReader::open(dir);
@@ -191,14 +222,9 @@ int read_once(const std::string& dir, RecordPrinter& printer) {
   }
   std::fflush(stdout);
   for (const audit::BadFrame& b : reader->problems()) {
-    if (!newest.empty() && b.file >= newest && b.problem != audit::FrameProblem::kFileUnreadable) {
-      std::fprintf(stderr,
-                   "sluice: note: the newest audit file stops early at %s (a frame still being "
-                   "written, or damage; sluice audit verify tells)\n",
-                   b.message.c_str());
-      continue;
-    }
-    printer.unshown().damaged(b);
+    const bool in_newest =
+        !newest.empty() && b.file >= newest && b.problem != audit::FrameProblem::kFileUnreadable;
+    if (!in_newest || stays_bad(b)) printer.unshown().damaged(b);
   }
   return printer.unshown().report(dir);
 }
