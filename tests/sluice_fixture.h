@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -22,12 +23,21 @@ inline std::string unique_segment(const std::string& tag) {
   return "sluice-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
-// Writes `yaml_body` (limits, models, ...) under a segment block naming `segment`.
+// Where a test segment's audit files go unless its policy says otherwise.
+inline std::string test_audit_dir(const std::string& segment) {
+  return "/tmp/" + segment + "-audit";
+}
+
+// Writes `yaml_body` (limits, models, ...) under a segment block naming
+// `segment`, with an audit block for test_audit_dir() if the body has none.
 inline std::string write_policy(const std::string& segment, const std::string& yaml_body,
                                 const std::string& segment_extra = "") {
   std::string path = "/tmp/" + segment + ".yaml";
   std::ofstream out(path);
   out << "segment:\n  name: " << segment << "\n" << segment_extra << yaml_body;
+  if (yaml_body.find("\naudit:") == std::string::npos) {
+    out << "\naudit:\n  dir: " << test_audit_dir(segment) << "\n";
+  }
   return path;
 }
 
@@ -52,6 +62,7 @@ class SidecarHarness {
     (void)SegmentMap::remove(segment_);
     std::remove(sidecar_lock_path(segment_).c_str());
     std::remove(path_.c_str());
+    std::filesystem::remove_all(test_audit_dir(segment_));
   }
 
   void start() {

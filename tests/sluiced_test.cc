@@ -90,6 +90,7 @@ class Sluiced : public ::testing::Test {
     (void)SegmentMap::remove(segment_);
     std::remove(sidecar_lock_path(segment_).c_str());
     std::remove(policy_.c_str());
+    std::filesystem::remove_all(testing::test_audit_dir(segment_));
     for (const std::string& f : outputs_) std::remove(f.c_str());
   }
   Spawned spawn(const std::vector<std::string>& args) {
