@@ -337,9 +337,11 @@ std::string misplaced_flag(const CLI::App& audit) {
 void add_audit_commands(CLI::App& app, const Globals& g, std::vector<Command>& out) {
   auto o = std::make_shared<AuditOptions>();
   CLI::App* audit = app.add_subcommand("audit", "print the audit trail sluiced writes to disk");
-  audit->add_option("--dir", o->dir,
-                    "audit directory; default: the one sluiced publishes in the segment, else " +
-                        std::string(kDefaultAuditDir));
+  audit
+      ->add_option("--dir", o->dir,
+                   "audit directory; default: the one sluiced publishes in the segment, else " +
+                       std::string(kDefaultAuditDir))
+      ->type_name("DIR");
   audit->add_flag("--follow", o->follow,
                   "keep printing records as they land, until SIGINT/SIGTERM (from --since if "
                   "given, else from now)");
@@ -352,7 +354,8 @@ void add_audit_commands(CLI::App& app, const Globals& g, std::vector<Command>& o
   audit->add_option("--attr", o->filter.attrs, "records carrying attribute KEY=VALUE (repeat: all)")
       ->type_name("K=V")
       ->allow_extra_args(false);
-  audit->add_option("--decision", o->filter.decision, "admitted | rejected | settled | abandoned");
+  audit->add_option("--decision", o->filter.decision, "admitted | rejected | settled | abandoned")
+      ->type_name("D");
   audit->add_flag("--json", o->json, "one JSON object per record, one per line");
   audit->footer(
       "Only records whose frame and FlatBuffers payload verify are printed; the others are\n"
@@ -363,7 +366,8 @@ void add_audit_commands(CLI::App& app, const Globals& g, std::vector<Command>& o
   auto v = std::make_shared<VerifyOptions>();
   CLI::App* verify =
       audit->add_subcommand("verify", "check every frame of every audit file; list the bad ones");
-  verify->add_option("--dir", v->dir, "audit directory (default as for sluice audit)");
+  verify->add_option("--dir", v->dir, "audit directory (default as for sluice audit)")
+      ->type_name("DIR");
   verify->add_flag("--json", v->json, "one JSON object");
   verify->footer("Exit status: 0 every frame verifies, 1 bad frames (listed), 2 no directory.");
 
