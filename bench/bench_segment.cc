@@ -5,10 +5,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "segment.h"
 
@@ -60,11 +63,14 @@ std::string policy_template() {
 }
 
 std::unique_ptr<BenchSegment> g_shared;
+std::unique_ptr<BenchSegment> g_shared_no_audit;
+
+std::string audit_dir_of(const std::string& segment) { return "/tmp/" + segment + "-audit"; }
 
 }  // namespace
 
 std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::uint64_t max_keys,
-                                                  std::string* error) {
+                                                  std::string* error, BenchAudit audit) {
   const std::string name = "sluice-bench-" + std::to_string(::getpid()) + "-" + tag;
   const std::string policy_path = "/tmp/" + name + ".yaml";
   const std::string from = policy_template();
@@ -72,6 +78,8 @@ std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::u
     YAML::Node policy = YAML::LoadFile(from);
     policy["segment"]["name"] = name;
     if (max_keys != 0) policy["segment"]["max_keys"] = max_keys;
+    policy["audit"]["dir"] = audit_dir_of(name);
+    if (audit == BenchAudit::kOff) policy["audit"]["enabled"] = false;
     YAML::Emitter out;
     out << policy;
     std::ofstream file(policy_path, std::ios::trunc);
@@ -86,7 +94,9 @@ std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::u
     return nullptr;
   }
   remember("/dev/shm/" + name, sidecar_lock_path(name), policy_path);
-  Result<Sidecar> sidecar = Sidecar::start(policy_path);
+  SidecarOptions options;
+  if (audit == BenchAudit::kManual) options.audit = SidecarOptions::Audit::kManual;
+  Result<Sidecar> sidecar = Sidecar::start(policy_path, options);
   if (!sidecar.ok()) {
     *error = sidecar.status().message();
     (void)SegmentMap::remove(name);
@@ -101,18 +111,34 @@ std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::u
 
 BenchSegment::~BenchSegment() {
   sidecar_.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(audit_dir_of(name_), ec);
   (void)SegmentMap::remove(name_);
   ::unlink(sidecar_lock_path(name_).c_str());
   ::unlink(policy_path_.c_str());
   forget("/dev/shm/" + name_);
 }
 
-BenchSegment* shared_segment(std::string* error) {
-  if (!g_shared) g_shared = BenchSegment::start("main", 0, error);
-  return g_shared.get();
+BenchSegment* shared_segment(std::string* error, bool audit) {
+  std::unique_ptr<BenchSegment>& seg = audit ? g_shared : g_shared_no_audit;
+  if (!seg) {
+    seg = BenchSegment::start(audit ? "main" : "noaudit", 0, error,
+                              audit ? BenchAudit::kOn : BenchAudit::kOff);
+  }
+  return seg.get();
 }
 
-void release_shared_segment() { g_shared.reset(); }
+void wait_for_audit_drain(BenchSegment& seg) {
+  const shm::AuditRingControl& ring = seg.sidecar().segment().audit_control();
+  while (shm::load_acquire(ring.head) != shm::load_acquire(ring.tail)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void release_shared_segment() {
+  g_shared.reset();
+  g_shared_no_audit.reset();
+}
 
 void install_cleanup_handlers() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, on_signal);

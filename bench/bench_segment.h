@@ -1,8 +1,9 @@
 // A segment of the bench's own: bench/policy.yaml rewritten with a segment
-// name unique to this process (sluice-bench-<pid>-<tag>) and, optionally,
-// another max_keys, served by an in-process Sidecar. The destructor removes
-// the segment, the sidecar's lock file and the rewritten policy; so does a
-// SIGINT / SIGTERM / SIGHUP, through install_cleanup_handlers().
+// name unique to this process (sluice-bench-<pid>-<tag>), audit files in
+// /tmp/<that name>-audit and, optionally, another max_keys, served by an
+// in-process Sidecar. The destructor removes the segment, the sidecar's lock
+// file, the audit files and the rewritten policy; a SIGINT / SIGTERM / SIGHUP
+// removes all but the audit files, through install_cleanup_handlers().
 //
 //   std::unique_ptr<BenchSegment> seg = BenchSegment::start("main", 0, &error);
 //   auto client = sluice::Client::attach(seg->name());
@@ -16,11 +17,18 @@
 
 namespace sluice::bench {
 
+enum class BenchAudit {
+  kOn,      // clients write records; the sidecar's thread drains them to disk
+  kOff,     // audit.enabled: false
+  kManual,  // clients write records; nothing drains until sidecar().audit()->pump()
+};
+
 class BenchSegment {
  public:
   // max_keys 0 keeps the policy's. nullptr on failure, with `error` set.
   static std::unique_ptr<BenchSegment> start(const std::string& tag, std::uint64_t max_keys,
-                                             std::string* error);
+                                             std::string* error,
+                                             BenchAudit audit = BenchAudit::kOn);
   ~BenchSegment();
   BenchSegment(const BenchSegment&) = delete;
   BenchSegment& operator=(const BenchSegment&) = delete;
@@ -39,10 +47,13 @@ class BenchSegment {
   Sidecar sidecar_;
 };
 
-// The segment the engine benchmarks share, created on first use; nullptr
-// (with `error` set) if it cannot be created.
-BenchSegment* shared_segment(std::string* error);
-// Removes the shared segment; call once the benchmarks have run.
+// The segments the engine benchmarks share (audit on, audit off), created on
+// first use; nullptr (with `error` set) if one cannot be created.
+BenchSegment* shared_segment(std::string* error, bool audit = true);
+// Waits until the sidecar has drained the audit ring of `seg` (so that a
+// timed run never measures the path of a full ring).
+void wait_for_audit_drain(BenchSegment& seg);
+// Removes the shared segments; call once the benchmarks have run.
 void release_shared_segment();
 
 // Removes every live BenchSegment's files on SIGINT, SIGTERM and SIGHUP.

@@ -1,14 +1,22 @@
-// The hot path, against the shared bench segment (bench/policy.yaml):
+// The hot path, against the shared bench segments (bench/policy.yaml, one
+// with audit on and drained by the sidecar's thread, one with audit off):
 //
 //   reserve_commit_3_limits  reserve + commit of a call matching three limits,
-//                            each pair timed alone (see latency.h)
+//                            each pair timed alone (see latency.h); audit on
+//   reserve_commit_3_limits_audit_off   the same without audit records
 //   reserve_only_3_limits    the reserve half of the same (commit untimed)
 //   reject_budget_exhausted  a call whose budget is used up (first limit)
+//   reject_budget_exhausted_audit_off
 //   reject_model_denied      a call naming a model its team may not use
 //   multiproc_hot_key        N processes hammering the same three cells
 //   multiproc_distinct_keys  N processes, each on its own team's cells
+//   multiproc_hot_key_audit  the hot key with audit on (ring full: records dropped)
 //
-// A decision in the multi-process runs is one reserve + commit pair.
+// A decision in the multi-process runs is one reserve + commit pair. They
+// run with audit off unless named _audit: two processes on two cores leave
+// the drain thread no core, and a ring filled at 10 M records/s measures
+// dropping, not writing. The single-thread figures with audit on stop every
+// 16384 calls (untimed) until the drain thread has emptied the ring.
 #include <benchmark/benchmark.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -60,14 +68,18 @@ class Call {
   CallRequest request_;
 };
 
-// Attaches a client to the shared segment, or skips the benchmark.
-bool attach(benchmark::State& state, std::unique_ptr<Client>* out) {
+constexpr int kDrainEvery = 16384;
+
+// Attaches a client to a shared segment, or skips the benchmark.
+bool attach(benchmark::State& state, std::unique_ptr<Client>* out, bool audit = true,
+            BenchSegment** seg_out = nullptr) {
   std::string error;
-  BenchSegment* seg = shared_segment(&error);
+  BenchSegment* seg = shared_segment(&error, audit);
   if (seg == nullptr) {
     state.SkipWithError(error.c_str());
     return false;
   }
+  if (seg_out != nullptr) *seg_out = seg;
   Result<Client> client = Client::attach(seg->name());
   if (!client.ok()) {
     state.SkipWithError(client.status().message().c_str());
@@ -88,17 +100,26 @@ inline bool decide(Client& client, const CallRequest& request) {
 // on gpt-4o; `op` times what it measures into the samples and returns
 // whether the call was admitted and settled.
 template <class Op>
-void time_admitted_calls(benchmark::State& state, Op op) {
+void time_admitted_calls(benchmark::State& state, Op op, bool audit = true) {
   std::unique_ptr<Client> client;
-  if (!attach(state, &client)) return;
+  BenchSegment* seg = nullptr;
+  if (!attach(state, &client, audit, &seg)) return;
   const Call call("alpha", "gpt-4o");
   for (int i = 0; i < kWarmup; ++i) (void)decide(*client, call.request());
   const TscTimer& timer = TscTimer::get();
   LatencySamples samples(state.max_iterations);
+  const shm::AuditRingControl& ring = seg->sidecar().segment().audit_control();
+  wait_for_audit_drain(*seg);
+  const shm::Word dropped = shm::load_relaxed(ring.dropped);
   bool ok = true;
-  for (auto _ : state) ok &= op(*client, call.request(), samples);
+  int n = 0;
+  for (auto _ : state) {
+    ok &= op(*client, call.request(), samples);
+    if (++n % kDrainEvery == 0) wait_for_audit_drain(*seg);
+  }
   if (!ok) state.SkipWithError("a reserve + commit was not admitted; check bench/policy.yaml");
   samples.report(state, timer);
+  state.counters["audit_dropped"] = static_cast<double>(shm::load_relaxed(ring.dropped) - dropped);
 }
 
 void reserve_commit_3_limits(benchmark::State& state) {
@@ -112,6 +133,20 @@ void reserve_commit_3_limits(benchmark::State& state) {
 }
 BENCHMARK(reserve_commit_3_limits)->Iterations(1'000'000);
 
+void reserve_commit_3_limits_audit_off(benchmark::State& state) {
+  time_admitted_calls(
+      state,
+      [](Client& c, const CallRequest& r, LatencySamples& samples) {
+        const std::uint64_t t0 = TscTimer::now();
+        const bool admitted = decide(c, r);
+        const std::uint64_t t1 = TscTimer::now();
+        samples.add(t1 - t0);
+        return admitted;
+      },
+      /*audit=*/false);
+}
+BENCHMARK(reserve_commit_3_limits_audit_off)->Iterations(1'000'000);
+
 void reserve_only_3_limits(benchmark::State& state) {
   time_admitted_calls(state, [](Client& c, const CallRequest& r, LatencySamples& samples) {
     const std::uint64_t t0 = TscTimer::now();
@@ -124,25 +159,30 @@ void reserve_only_3_limits(benchmark::State& state) {
 BENCHMARK(reserve_only_3_limits)->Iterations(1'000'000);
 
 // Times rejections of `call`, each of which must be rejected for `why`.
-void measure_rejects(benchmark::State& state, Client& client, const Call& call, Reason why) {
+void measure_rejects(benchmark::State& state, BenchSegment& seg, Client& client, const Call& call,
+                     Reason why) {
   for (int i = 0; i < kWarmup; ++i) (void)client.reserve_raw(call.request());
   const TscTimer& timer = TscTimer::get();
   LatencySamples samples(state.max_iterations);
+  wait_for_audit_drain(seg);
   bool ok = true;
+  int n = 0;
   for (auto _ : state) {
     const std::uint64_t t0 = TscTimer::now();
     const Decision d = client.reserve_raw(call.request());
     const std::uint64_t t1 = TscTimer::now();
     samples.add(t1 - t0);
     ok &= !d.admitted && d.reason == why;
+    if (++n % kDrainEvery == 0) wait_for_audit_drain(seg);
   }
   if (!ok) state.SkipWithError("a call meant to be rejected was not (or for another reason)");
   samples.report(state, timer);
 }
 
-void reject_budget_exhausted(benchmark::State& state) {
+void reject_budget_exhausted_on(benchmark::State& state, bool audit) {
   std::unique_ptr<Client> client;
-  if (!attach(state, &client)) return;
+  BenchSegment* seg = nullptr;
+  if (!attach(state, &client, audit, &seg)) return;
   const Call call("exhausted", "gpt-4o");
   // Use the budget up: commit at the estimate until the next call is refused.
   for (int i = 0; i < 1000; ++i) {
@@ -150,15 +190,21 @@ void reject_budget_exhausted(benchmark::State& state) {
     if (!d.admitted) break;
     (void)client->commit(d.reservation_id, kInput, kMaxOutput);
   }
-  measure_rejects(state, *client, call, Reason::kBudgetExhausted);
+  measure_rejects(state, *seg, *client, call, Reason::kBudgetExhausted);
 }
+void reject_budget_exhausted(benchmark::State& state) { reject_budget_exhausted_on(state, true); }
 BENCHMARK(reject_budget_exhausted)->Iterations(1'000'000);
+void reject_budget_exhausted_audit_off(benchmark::State& state) {
+  reject_budget_exhausted_on(state, false);
+}
+BENCHMARK(reject_budget_exhausted_audit_off)->Iterations(1'000'000);
 
 void reject_model_denied(benchmark::State& state) {
   std::unique_ptr<Client> client;
-  if (!attach(state, &client)) return;
+  BenchSegment* seg = nullptr;
+  if (!attach(state, &client, true, &seg)) return;
   const Call call("guest", "gpt-4o");
-  measure_rejects(state, *client, call, Reason::kModelNotAllowed);
+  measure_rejects(state, *seg, *client, call, Reason::kModelNotAllowed);
 }
 BENCHMARK(reject_model_denied)->Iterations(1'000'000);
 
@@ -211,9 +257,10 @@ struct Race {  // in a MAP_SHARED anonymous mapping, shared across fork
 }
 
 // Total decisions per second of one child per team, all started together.
-void race(benchmark::State& state, const std::vector<std::string>& teams, bool one_cell = false) {
+void race(benchmark::State& state, const std::vector<std::string>& teams, bool one_cell = false,
+          bool audit = false) {
   std::string error;
-  BenchSegment* seg = shared_segment(&error);
+  BenchSegment* seg = shared_segment(&error, audit);
   if (seg == nullptr) {
     state.SkipWithError(error.c_str());
     return;
@@ -283,6 +330,12 @@ void multiproc_distinct_keys(benchmark::State& state) {
   race(state, teams);
 }
 BENCHMARK(multiproc_distinct_keys)->ArgName("procs")->Arg(1)->Arg(2)->Iterations(1)->UseRealTime();
+
+void multiproc_hot_key_audit(benchmark::State& state) {
+  race(state, std::vector<std::string>(static_cast<std::size_t>(state.range(0)), "hot"),
+       /*one_cell=*/false, /*audit=*/true);
+}
+BENCHMARK(multiproc_hot_key_audit)->ArgName("procs")->Arg(2)->Iterations(1)->UseRealTime();
 
 }  // namespace
 }  // namespace sluice::bench

@@ -401,7 +401,6 @@ namespace {
 
 // What a decision leaves for its audit record besides the Decision.
 struct DecisionFacts {
-  Word now = 0;  // the precise clock, when the decision read it
   Word shadow_mask = 0;
 };
 
@@ -534,7 +533,7 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
     const CompiledLimit& L = *c.limit_def;
     const Word units = detail::units_for(L.measure, est, d.estimated_cost_nusd);
     if (L.kind == kKindRate) {
-      if (now == 0) facts->now = now = monotonic_ns();
+      if (now == 0) now = monotonic_ns();
       c.emission_ns = L.emission_ns;
       c.capacity = L.capacity_ns;
       if (__builtin_mul_overflow(units, L.emission_ns, &c.debit)) c.debit = ~Word{0};  // too large
@@ -660,10 +659,11 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
   return d;
 }
 
-// Unix time of a record: the decision's precise clock when it read one, the
-// coarse clock otherwise, plus the sidecar's published offset.
-inline Word audit_time(const ClientState& s, Word now) {
-  return (now != 0 ? now : coarse_monotonic_ns()) + load_relaxed(s.seg.header().wall_offset_ns);
+// Unix time of a record: the coarse clock (a few ns to read, to the
+// scheduler tick) plus the sidecar's published offset. Always the same clock,
+// so a process's records never go back in time; `sequence` orders them.
+inline Word audit_time(const ClientState& s) {
+  return coarse_monotonic_ns() + load_relaxed(s.seg.header().wall_offset_ns);
 }
 
 inline Word limit_byte(int limit) { return limit < 0 ? kAuditNoLimit : static_cast<Word>(limit); }
@@ -706,7 +706,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
   const Decision d = decide(s, req, &facts);
   if (slot.record == nullptr) return d;
   AuditRecord r;
-  r.time_unix_ns = audit_time(s, facts.now);
+  r.time_unix_ns = audit_time(s);
   r.reservation_id = d.reservation_id;
   r.pid = s.pid;
   r.start_time = s.start_time;
@@ -770,7 +770,7 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
   detail::release_slot(*r, seq);
   if (slot.record != nullptr) {
     AuditRecord a;
-    a.time_unix_ns = audit_time(*s, 0);
+    a.time_unix_ns = audit_time(*s);
     a.reservation_id = id;
     a.pid = s->pid;
     a.start_time = s->start_time;
@@ -834,7 +834,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
   auto record = [&](const Extension& x) {
     if (slot.record == nullptr) return;
     AuditRecord a;
-    a.time_unix_ns = audit_time(s, now);
+    a.time_unix_ns = audit_time(s);
     a.reservation_id = id;
     a.pid = s.pid;
     a.start_time = s.start_time;

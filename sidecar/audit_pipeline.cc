@@ -17,21 +17,31 @@ using namespace shm;  // NOLINT(google-build-using-namespace)
 
 namespace {
 
-// Reads a whole file (the newest audit file is at most rotate_bytes).
-bool read_file(const std::string& path, std::vector<std::uint8_t>* out) {
+// The sequence of the last record in `path`, read frame by frame from the
+// start (a file is preallocated: its zero tail is not read).
+std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const off_t size = ::lseek(fd, 0, SEEK_END);
-  out->resize(size > 0 ? static_cast<std::size_t>(size) : 0);
-  std::size_t at = 0;
-  while (at < out->size()) {
-    const ssize_t n = ::pread(fd, out->data() + at, out->size() - at, static_cast<off_t>(at));
+  if (fd < 0) return std::nullopt;
+  std::optional<std::uint64_t> last;
+  std::vector<std::uint8_t> buf(audit::kMaxFrameBytes);
+  std::uint64_t offset = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
     if (n <= 0) break;
-    at += static_cast<std::size_t>(n);
+    const std::span<const std::uint8_t> bytes(buf.data(), static_cast<std::size_t>(n));
+    std::size_t at = 0;
+    audit::FrameView f;
+    while ((f = audit::decode_frame(bytes.subspan(at))).check == audit::FrameCheck::kOk) {
+      flatbuffers::Verifier v(f.payload.data(), f.payload.size());
+      if (audit::fb::VerifyRecordBuffer(v))
+        last = audit::fb::GetRecord(f.payload.data())->sequence();
+      at += f.size;
+    }
+    if (f.check != audit::FrameCheck::kTruncated || at == 0) break;  // the end, or damage
+    offset += at;  // a frame runs past this read: read on from it
   }
   ::close(fd);
-  out->resize(at);
-  return true;
+  return last;
 }
 
 }  // namespace
@@ -39,21 +49,8 @@ bool read_file(const std::string& path, std::vector<std::uint8_t>* out) {
 std::uint64_t next_audit_sequence(const std::string& dir) {
   Result<std::vector<std::string>> files = audit::list_segment_files(dir);
   if (!files.ok()) return 0;
-  std::vector<std::uint8_t> bytes;
   for (auto it = files->rbegin(); it != files->rend(); ++it) {
-    if (!read_file(*it, &bytes)) continue;
-    std::optional<std::uint64_t> last;
-    std::size_t at = 0;
-    while (at < bytes.size()) {
-      const audit::FrameView f = audit::decode_frame(std::span(bytes).subspan(at));
-      if (f.check != audit::FrameCheck::kOk) break;
-      flatbuffers::Verifier v(f.payload.data(), f.payload.size());
-      if (audit::fb::VerifyRecordBuffer(v)) {
-        last = audit::fb::GetRecord(f.payload.data())->sequence();
-      }
-      at += f.size;
-    }
-    if (last) return *last + 1;
+    if (const std::optional<std::uint64_t> last = last_sequence_in(*it)) return *last + 1;
   }
   return 0;
 }

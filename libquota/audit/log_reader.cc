@@ -95,6 +95,15 @@ class FrameFile {
     }
   }
 
+  static bool all_zero(std::span<const std::uint8_t> s) {
+    static const std::uint8_t kZeros[4096] = {};
+    for (std::size_t at = 0; at < s.size(); at += sizeof kZeros) {
+      const std::size_t n = std::min(sizeof kZeros, s.size() - at);
+      if (std::memcmp(s.data() + at, kZeros, n) != 0) return false;
+    }
+    return true;
+  }
+
   // One past the last non-zero byte at or after `offset`; `offset` if there is none.
   Result<std::uint64_t> nonzero_end(std::uint64_t offset) {
     std::uint64_t end = offset;
@@ -103,6 +112,10 @@ class FrameFile {
       if (!b.ok()) return b.status();
       const std::span<const std::uint8_t> s = b.value();
       if (s.empty()) return end;
+      if (all_zero(s)) {  // the common case: a preallocated tail, compared at memcmp speed
+        offset += s.size();
+        continue;
+      }
       auto it = std::find_if(s.rbegin(), s.rend(), [](std::uint8_t x) { return x != 0; });
       if (it != s.rend()) end = offset + (s.rend() - it);
       offset += s.size();
