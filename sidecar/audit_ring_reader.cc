@@ -19,24 +19,36 @@ void AuditRingReader::zero(std::uint64_t from, std::uint64_t to) {
   for (Word pos = from; pos < to; pos += sizeof(Word)) store_relaxed(words[(pos & mask) / 8], 0);
 }
 
+// The tail is read only when the records seen so far run out: producers CAS
+// it on every record, and a consumer reading it as often would steal its
+// cache line from them each time.
 std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
                                   const OnRecord& on_record) {
   AuditRingControl& ring = seg_->audit_control();
   const Word cap = seg_->audit_capacity();
   const Word* words = seg_->audit_ring();
   Word head = load_relaxed(ring.head);
-  const Word tail = load_acquire(ring.tail);
-  if (tail - head > cap) {  // a client wrote nonsense into the tail: start again from it
-    ++stats_.corrupt;
-    store_release(ring.head, tail);
-    return 0;
-  }
-  stats_.high_water = std::max(stats_.high_water, tail - head);
+  Word tail = tail_seen_;
+  auto read_tail = [&] {
+    tail = tail_seen_ = load_acquire(ring.tail);
+    stats_.high_water = std::max(stats_.high_water, tail - head);
+    return tail - head <= cap;  // else a client wrote nonsense into the tail
+  };
   stats_.blocked = false;
   std::size_t delivered = 0;
-  while (head < tail && delivered < max_records) {
+  while (delivered < max_records) {
     const Word index = head & (cap - 1);
-    const Word header = load_acquire(words[index / 8]);
+    Word header = load_acquire(words[index / 8]);
+    if (record_length(header) <= 0 || tail - head < sizeof(Word) || tail - head > cap) {
+      if (!read_tail()) {  // start again from the tail
+        ++stats_.corrupt;
+        zero(head, head + cap);
+        head = tail;
+        break;
+      }
+      if (head == tail) break;  // nothing claimed: empty
+      header = load_acquire(words[index / 8]);
+    }
     const std::int32_t length = record_length(header);
     if (length <= 0) {  // claimed, still being written
       if (blocked_at_ != head) {
@@ -55,6 +67,7 @@ std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
       continue;
     }
     const Word len = static_cast<Word>(length);
+    if (len > tail - head) read_tail();
     const Word type = record_type(header);
     const bool fits = len % kAuditAlign == 0 && len <= cap - index && len <= tail - head;
     const bool valid =

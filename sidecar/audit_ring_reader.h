@@ -51,6 +51,7 @@ class AuditRingReader {
 
   const SegmentMap* seg_;
   std::uint64_t skip_after_ns_;
+  std::uint64_t tail_seen_ = 0;  // the ring's tail when last read
   std::uint64_t blocked_at_ = ~std::uint64_t{0};
   std::uint64_t blocked_since_ns_ = 0;
   std::vector<shm::Word> copy_;
