@@ -41,8 +41,8 @@ AuditEncoder::AuditEncoder(const SegmentMap& seg)
     : seg_(&seg), carried_(seg.reservation_count()), fbb_(1024) {}
 
 const std::vector<std::string>& AuditEncoder::limit_names(std::uint64_t generation) {
-  auto it = names_.find(generation);
-  if (it != names_.end()) return it->second;
+  auto it = limit_names_.find(generation);
+  if (it != limit_names_.end()) return it->second;
   std::vector<std::string> names;
   SnapshotResult r = SnapshotResult::kBusy;
   for (int attempt = 0; attempt < 64 && r == SnapshotResult::kBusy; ++attempt) {
@@ -55,12 +55,12 @@ const std::vector<std::string>& AuditEncoder::limit_names(std::uint64_t generati
     }
   } else {
     // The policy was replaced twice since; remember the miss (not for long).
-    if (names_.size() >= kKeptGenerations) names_.erase(names_.begin());
+    if (limit_names_.size() >= kKeptGenerations) limit_names_.erase(limit_names_.begin());
     static const std::vector<std::string> kNone;
     return kNone;
   }
-  if (names_.size() >= kKeptGenerations) names_.erase(names_.begin());
-  return names_.emplace(generation, std::move(names)).first->second;
+  if (limit_names_.size() >= kKeptGenerations) limit_names_.erase(limit_names_.begin());
+  return limit_names_.emplace(generation, std::move(names)).first->second;
 }
 
 std::span<const std::uint8_t> AuditEncoder::encode(const AuditRecordView& v,
@@ -91,29 +91,29 @@ std::span<const std::uint8_t> AuditEncoder::encode(const AuditRecordView& v,
   }
 
   fbb_.Clear();
-  std::vector<flatbuffers::Offset<fb::Attribute>> attributes;
-  attributes.reserve(attrs->attribute_count);
+  attr_names_.clear();
+  attr_values_.clear();
   for (std::size_t i = 0; i < attrs->attribute_count; ++i) {
     const AuditAttributeView& a = attrs->attributes[i];
-    const auto name = fbb_.CreateString(a.name.data(), a.name.size());
-    const auto value = fbb_.CreateString(a.value.data(), a.value.size());
-    attributes.push_back(fb::CreateAttribute(fbb_, name, value));
+    attr_names_.push_back(fbb_.CreateString(a.name.data(), a.name.size()));
+    attr_values_.push_back(fbb_.CreateString(a.value.data(), a.value.size()));
   }
-  const auto attributes_vec = fbb_.CreateVector(attributes);
+  const auto names_vec = attr_names_.empty() ? 0 : fbb_.CreateVector(attr_names_);
+  const auto values_vec = attr_values_.empty() ? 0 : fbb_.CreateVector(attr_values_);
 
-  const std::vector<std::string>& names = limit_names(r.policy_generation);
-  std::vector<flatbuffers::Offset<flatbuffers::String>> shadows;
-  for (Word l = 0; r.shadow_mask >> l != 0 && l < 64; ++l) {
-    if (!((r.shadow_mask >> l) & 1)) continue;
-    shadows.push_back(fbb_.CreateString(l < names.size() ? names[l] : "#" + std::to_string(l)));
+  const std::vector<std::string>* names = nullptr;
+  auto name_of = [&](Word l) {
+    if (names == nullptr) names = &limit_names(r.policy_generation);
+    return fbb_.CreateString(l < names->size() ? (*names)[l] : "#" + std::to_string(l));
+  };
+  shadows_.clear();
+  for (Word l = 0; l < 64 && (r.shadow_mask >> l) != 0; ++l) {
+    if ((r.shadow_mask >> l) & 1) shadows_.push_back(name_of(l));
   }
-  const auto shadow_vec = shadows.empty() ? 0 : fbb_.CreateVector(shadows);
-  flatbuffers::Offset<flatbuffers::String> limit_name = 0;
-  if (limit != kAuditNoLimit) {
-    limit_name =
-        fbb_.CreateString(limit < names.size() ? names[limit] : "#" + std::to_string(limit));
-  }
-  const auto reason = fbb_.CreateString(reason_name(event, info_reason(r.info)));
+  const auto shadow_vec = shadows_.empty() ? 0 : fbb_.CreateVector(shadows_);
+  const auto limit_name = limit != kAuditNoLimit ? name_of(limit) : 0;
+  const char* reason_text = reason_name(event, info_reason(r.info));
+  const auto reason = reason_text[0] != '\0' ? fbb_.CreateString(reason_text) : 0;
 
   fb::RecordBuilder b(fbb_);
   b.add_sequence(sequence);
@@ -123,16 +123,19 @@ std::span<const std::uint8_t> AuditEncoder::encode(const AuditRecordView& v,
   b.add_start_time(r.start_time);
   b.add_event(static_cast<fb::Event>(event));
   b.add_decision(static_cast<fb::Decision>(decision));
-  b.add_reason(reason);
-  if (limit != kAuditNoLimit) b.add_limit(limit_name);
-  b.add_attributes(attributes_vec);
+  if (!reason.IsNull()) b.add_reason(reason);
+  if (!limit_name.IsNull()) b.add_limit(limit_name);
+  if (!names_vec.IsNull()) {
+    b.add_attribute_names(names_vec);
+    b.add_attribute_values(values_vec);
+  }
   b.add_est_input_tokens(r.est_input);
   b.add_est_output_tokens(r.est_output);
   b.add_actual_input_tokens(r.actual_input);
   b.add_actual_output_tokens(r.actual_output);
   b.add_cost_nusd(r.cost_nusd);
   b.add_retry_after_ns(r.retry_after_ns);
-  if (!shadows.empty()) b.add_shadow_rejects(shadow_vec);
+  if (!shadow_vec.IsNull()) b.add_shadow_rejects(shadow_vec);
   b.add_policy_generation(r.policy_generation);
   fb::FinishRecordBuffer(fbb_, b.Finish());
   return {fbb_.GetBufferPointer(), fbb_.GetSize()};

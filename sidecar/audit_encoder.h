@@ -18,6 +18,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "audit_generated.h"
 #include "audit_record.h"
 #include "segment.h"
 
@@ -43,9 +44,11 @@ class AuditEncoder {
 
   const SegmentMap* seg_;
   std::vector<Carried> carried_;
-  std::map<std::uint64_t, std::vector<std::string>> names_;
+  std::map<std::uint64_t, std::vector<std::string>> limit_names_;
   shm::CompiledPolicy policy_{};
   flatbuffers::FlatBufferBuilder fbb_;
+  // Reused from record to record: encoding allocates nothing once warm.
+  std::vector<flatbuffers::Offset<flatbuffers::String>> attr_names_, attr_values_, shadows_;
 };
 
 }  // namespace sluice

@@ -153,6 +153,12 @@ std::size_t AuditPipeline::pump(std::uint64_t now_ns, std::size_t max_records) {
   return handled;
 }
 
+Status AuditPipeline::flush(bool sync) {
+  Status s = writer_.flush(sync);
+  publish_stats();
+  return s;
+}
+
 void AuditPipeline::publish_stats() {
   AuditRingControl& c = seg_->audit_control();
   const AuditRingStats& r = reader_.stats();

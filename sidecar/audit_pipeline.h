@@ -51,6 +51,11 @@ class AuditPipeline {
   // the writer's housekeeping. Returns how many records it handled.
   std::size_t pump(std::uint64_t now_ns, std::size_t max_records = 4096);
 
+  // Everything appended so far submitted; with `sync`, on disk.
+  Status flush(bool sync);
+  // Records on disk and the bytes their files hold.
+  AuditWriterStats writer_stats() const { return writer_.stats(); }
+
   const std::string& dir() const { return dir_; }
   std::uint64_t next_sequence() const { return sequence_; }
 

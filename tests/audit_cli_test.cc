@@ -103,11 +103,13 @@ struct RecordSpec {
 
 std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
   flatbuffers::FlatBufferBuilder fbb;
-  std::vector<flatbuffers::Offset<fb::Attribute>> attrs;
+  std::vector<flatbuffers::Offset<flatbuffers::String>> names, values;
   for (const auto& [name, value] : r.attributes) {
-    attrs.push_back(fb::CreateAttributeDirect(fbb, name.c_str(), value.c_str()));
+    names.push_back(fbb.CreateString(name));
+    values.push_back(fbb.CreateString(value));
   }
-  const auto attrs_vec = fbb.CreateVector(attrs);
+  const auto names_vec = fbb.CreateVector(names);
+  const auto values_vec = fbb.CreateVector(values);
   std::vector<flatbuffers::Offset<flatbuffers::String>> shadows;
   for (const std::string& s : r.shadow_rejects) shadows.push_back(fbb.CreateString(s));
   const auto shadow_vec = shadows.empty() ? 0 : fbb.CreateVector(shadows);
@@ -123,7 +125,8 @@ std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
   b.add_decision(r.decision);
   b.add_reason(reason);
   if (!r.limit.empty()) b.add_limit(limit);
-  b.add_attributes(attrs_vec);
+  b.add_attribute_names(names_vec);
+  b.add_attribute_values(values_vec);
   b.add_est_input_tokens(r.est_input);
   b.add_est_output_tokens(r.est_output);
   b.add_actual_input_tokens(r.actual_input);

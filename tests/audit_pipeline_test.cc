@@ -15,6 +15,7 @@
 #include "audit_generated.h"
 #include "clock.h"
 #include "log_reader.h"
+#include "record_attributes.h"
 #include "sluice_fixture.h"
 
 namespace sluice {
@@ -105,10 +106,9 @@ std::vector<Row> read_all(const std::string& dir) {
             rec->actual_input_tokens(),
             rec->actual_output_tokens(),
             rec->pid()};
-    if (rec->attributes()) {
-      for (const fb::Attribute* a : *rec->attributes())
-        row.attrs[a->name()->str()] = a->value()->str();
-    }
+    audit::for_each_attribute(*rec, [&](std::string_view n, std::string_view v) {
+      row.attrs[std::string(n)] = std::string(v);
+    });
     if (rec->shadow_rejects()) {
       for (const flatbuffers::String* s : *rec->shadow_rejects()) row.shadows.push_back(s->str());
     }

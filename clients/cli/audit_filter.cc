@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "args.h"
+#include "record_attributes.h"
 
 namespace sluice::cli {
 namespace {
@@ -122,14 +123,10 @@ bool AuditFilter::matches(const fb::Record& record) const {
   if (until_unix_ns && record.time_unix_ns() > *until_unix_ns) return false;
   if (decision && record.decision() != *decision) return false;
   if (attrs.empty()) return true;
-  const auto* have = record.attributes();
   for (const auto& [name, value] : attrs) {
     bool found = false;
-    for (flatbuffers::uoffset_t i = 0; have != nullptr && i < have->size() && !found; ++i) {
-      const fb::Attribute* a = have->Get(i);
-      found = a != nullptr && a->name() != nullptr && a->value() != nullptr &&
-              a->name()->string_view() == name && a->value()->string_view() == value;
-    }
+    audit::for_each_attribute(
+        record, [&](std::string_view n, std::string_view v) { found |= n == name && v == value; });
     if (!found) return false;
   }
   return true;

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "output.h"
+#include "record_attributes.h"
 
 namespace sluice::cli {
 namespace {
@@ -44,12 +45,10 @@ std::string reason_and_limit(const fb::Record& r) {
 
 std::string attributes_text(const fb::Record& r) {
   std::string out;
-  if (r.attributes() == nullptr) return "-";
-  for (const fb::Attribute* a : *r.attributes()) {
-    if (a == nullptr) continue;
+  audit::for_each_attribute(r, [&](std::string_view name, std::string_view value) {
     if (!out.empty()) out += ',';
-    out += text(a->name()) + "=" + text(a->value());
-  }
+    out.append(name).append("=").append(value);
+  });
   return out.empty() ? "-" : printable(out);
 }
 
@@ -116,11 +115,9 @@ const char* audit_decision_name(fb::Decision decision) {
 
 json audit_record_json(const fb::Record& r) {
   json attributes = json::object();
-  if (r.attributes() != nullptr) {
-    for (const fb::Attribute* a : *r.attributes()) {
-      if (a != nullptr) attributes[text(a->name())] = text(a->value());
-    }
-  }
+  audit::for_each_attribute(r, [&](std::string_view name, std::string_view value) {
+    attributes[std::string(name)] = std::string(value);
+  });
   json shadows = json::array();
   if (r.shadow_rejects() != nullptr) {
     for (const flatbuffers::String* s : *r.shadow_rejects()) shadows.push_back(text(s));
