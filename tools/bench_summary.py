@@ -55,6 +55,13 @@ def figures_of(b):
     for q in ("p50", "p90", "p99", "p999"):
         put(f"reserve_commit_{q}_ns", counter("reserve_commit_3_limits", f"{q}_ns"))
     put("reserve_commit_mean_ns", counter("reserve_commit_3_limits", "mean_ns"))
+    for q in ("p50", "p99"):
+        put(f"reserve_commit_audit_off_{q}_ns",
+            counter("reserve_commit_3_limits_audit_off", f"{q}_ns"))
+        put(f"reject_audit_off_{q}_ns", counter("reject_budget_exhausted_audit_off", f"{q}_ns"))
+    if "reserve_commit_p50_ns" in f and "reserve_commit_audit_off_p50_ns" in f:
+        f["audit_cost_reserve_commit_p50_ns"] = (
+            f["reserve_commit_p50_ns"] - f["reserve_commit_audit_off_p50_ns"])
     put("reserve_only_p50_ns", counter("reserve_only_3_limits", "p50_ns"))
     put("reserve_only_p99_ns", counter("reserve_only_3_limits", "p99_ns"))
     put("reject_p50_ns", counter("reject_budget_exhausted", "p50_ns"))
@@ -95,6 +102,13 @@ def figures_of(b):
         f["clock_share_of_reserve_commit_p50"] = (
             f["clock_sluice_monotonic_ns"] / f["reserve_commit_p50_ns"])
 
+    put("audit_drain_records_per_s", counter("audit_drain", "records_per_s"))
+    put("audit_drain_cpu_records_per_s", counter("audit_drain", "drain_cpu_records_per_s"))
+    put("audit_bytes_per_record", counter("audit_drain", "bytes_per_record"))
+    for path in ("io_uring", "pwrite"):
+        put(f"audit_append_{path}_records_per_s",
+            counter(f"audit_append_120b/{path}", "frames_per_s"))
+    put("hot_key_audit_2proc_ops_per_s", counter("multiproc_hot_key_audit/procs:2", "decisions_per_s"))
     put("segment_1m_keys_bytes", counter("segment_1m_keys", "bytes"))
     put("attach_1m_keys_us", counter("segment_1m_keys", "attach_median_us"))
     return f
@@ -109,6 +123,7 @@ TARGETS = {
     "hot_cell_2proc_ops_per_s": (">= 5 M/s", lambda v: v >= 5e6),
     "distinct_keys_2proc_scaling": (">= 1.8 x", lambda v: v >= 1.8),
     "redis_ratio_p50": (">= 200 x", lambda v: v >= 200),
+    "audit_drain_records_per_s": (">= 2 M/s", lambda v: v >= 2e6),
     "segment_1m_keys_bytes": ("<= 256 MiB", lambda v: v <= 256 * MIB),
     "attach_1m_keys_us": ("<= 1000 us", lambda v: v <= 1000),
 }
@@ -119,12 +134,17 @@ REQUIRED = [
     "hot_key_2proc_ops_per_s", "hot_cell_2proc_ops_per_s", "distinct_keys_2proc_scaling", "redis_lua_p50_ns",
     "redis_ratio_p50", "clock_monotonic_ns", "clock_monotonic_coarse_ns", "clock_realtime_ns",
     "clock_rdtsc_ns", "segment_1m_keys_bytes", "attach_1m_keys_us",
+    "reserve_commit_audit_off_p50_ns", "audit_drain_records_per_s", "audit_bytes_per_record",
 ]
 
 
 def fmt(key, v):
     if key.endswith("_bytes"):
         return f"{v / MIB:.1f} MiB"
+    if key.endswith("_records_per_s"):
+        return f"{v / 1e6:.2f} M/s"
+    if key.endswith("_per_record"):
+        return f"{v:.0f} B"
     if key.endswith(("_ops_per_s", "_ops_per_cpu_s")):
         return f"{v / 1e6:.2f} M/s"
     if key.endswith("_ns"):
