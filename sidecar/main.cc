@@ -81,8 +81,9 @@ void report(int fd, const std::string& line) {
 int run(int argc, char** argv) {
   CLI::App app{
       "sluiced - the Sluice sidecar: creates the shared-memory segment, publishes the policy,\n"
-      "settles the work of dead clients. SIGHUP (or `sluice reload`) reloads the policy;\n"
-      "SIGTERM stops it and leaves the segment and its counters in place."};
+      "settles the work of dead clients and writes the audit trail (every decision) to the\n"
+      "policy's audit.dir. SIGHUP (or `sluice reload`) reloads the policy; SIGTERM drains\n"
+      "the audit ring to disk, stops, and leaves the segment and its counters in place."};
   std::string config;
   bool foreground = false;
   std::string log_path = "var/sluiced.log";

@@ -177,6 +177,15 @@ Status Sidecar::reload() {
                       next->segment.name +
                       "'; a running sluiced keeps its segment: restart it to move");
   }
+  const AuditSpec &was = policy_.audit, &now = next->audit;
+  if (now.dir != was.dir || now.fsync_interval_ms != was.fsync_interval_ms ||
+      now.rotate_bytes != was.rotate_bytes || now.rotate_seconds != was.rotate_seconds ||
+      now.retain_files != was.retain_files || now.retain_seconds != was.retain_seconds) {
+    return Status(ErrorCode::kInvalidArgument,
+                  policy_path_ +
+                      ": the audit files' settings (dir, fsync, rotation, retention) changed; a "
+                      "running sluiced keeps its audit files: restart it to apply them");
+  }
   Policy previous = std::move(policy_);
   policy_ = std::move(next.value());
   if (Status s = publish(); !s.ok()) {

@@ -261,3 +261,23 @@ TEST(AuditPipeline, AuditOffWritesNothing) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(AuditPipeline, AReloadThatMovesTheAuditFilesIsRefusedAndTheRunningPolicyKept) {
+  AuditedSidecar a("pipe-reload");
+  const Status s = a.h().rewrite(std::string(kLimits) + "audit:\n  dir: /tmp/elsewhere\n");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("restart it"), std::string::npos) << s.message();
+  EXPECT_EQ(a.h().sidecar().policy().audit.dir, a.dir());
+  // Settings clients read (required) do reload.
+  EXPECT_TRUE(
+      a.h()
+          .rewrite(std::string(kLimits) + "audit:\n  dir: " + a.dir() + "\n  required: true\n")
+          .ok());
+  EXPECT_TRUE(a.h().sidecar().policy().audit.required);
+}
+
+}  // namespace
+}  // namespace sluice
