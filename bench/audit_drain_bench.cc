@@ -18,7 +18,7 @@
 namespace sluice::bench {
 namespace {
 
-constexpr int kCallsPerFill = 40'000;  // 80k records: about 10 MiB of the 16 MiB ring
+constexpr std::size_t kCallsPerFill = 40'000;  // 80k records: about 10 MiB of the 16 MiB ring
 
 void audit_drain(benchmark::State& state) {
   std::string error;
@@ -38,7 +38,7 @@ void audit_drain(benchmark::State& state) {
   double seconds = 0, pump_seconds = 0, records = 0;
   bool ok = true;
   for (auto _ : state) {
-    for (int i = 0; i < kCallsPerFill; ++i) {
+    for (std::size_t i = 0; i < kCallsPerFill; ++i) {
       const Decision d = client->reserve_raw(call);
       ok &= d.admitted && client->commit(d.reservation_id, 900, 300).ok();
     }

@@ -33,8 +33,9 @@ std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
     audit::FrameView f;
     while ((f = audit::decode_frame(bytes.subspan(at))).check == audit::FrameCheck::kOk) {
       flatbuffers::Verifier v(f.payload.data(), f.payload.size());
-      if (audit::fb::VerifyRecordBuffer(v))
+      if (audit::fb::VerifyRecordBuffer(v)) {
         last = audit::fb::GetRecord(f.payload.data())->sequence();
+      }
       at += f.size;
     }
     if (f.check != audit::FrameCheck::kTruncated || at == 0) break;  // the end, or damage
