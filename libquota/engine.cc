@@ -672,8 +672,12 @@ inline bool audit_required(const ClientState& s) {
   return s.policy_ok && (s.policy.flags & kPolicyAuditRequired);
 }
 
+inline bool audit_off(const ClientState& s) {
+  return s.policy_ok && (s.policy.flags & kPolicyAuditOff);
+}
+
 inline AuditSlot claim_record(ClientState& s, ClientSlot& me, Word length) {
-  if (s.policy_ok && (s.policy.flags & kPolicyAuditOff)) return {};
+  if (audit_off(s)) return {};
   const AuditSlot slot = audit_claim(s.seg, me, &s.audit_head, length);
   if (slot.record == nullptr) fetch_add_relaxed(s.seg.audit_control().dropped, 1);
   return slot;
@@ -692,9 +696,13 @@ Decision Client::reserve_raw(const CallRequest& req) {
   ClientState& s = *s_;
   ClientSlot& me = s.seg.clients()[s.me - 1];
   ensure_policy(s);
-  const std::size_t n_attrs = std::min<std::size_t>(req.attributes.size(), kMaxAttributes);
-  const AuditAttributes attrs = audit_attributes_size(req.attributes.data(), n_attrs);
-  const AuditSlot slot = claim_record(s, me, audit_record_length(attrs));
+  AuditAttributes attrs;
+  AuditSlot slot;
+  if (!audit_off(s)) {
+    const std::size_t n_attrs = std::min<std::size_t>(req.attributes.size(), kMaxAttributes);
+    attrs = audit_attributes_size(req.attributes.data(), n_attrs);
+    slot = claim_record(s, me, audit_record_length(attrs));
+  }
   if (slot.record == nullptr && audit_required(s)) {
     fetch_add_relaxed(s.seg.audit_control().refused, 1);
     bump_own(me.rejected);
