@@ -70,7 +70,8 @@ std::string audit_dir_of(const std::string& segment) { return "/tmp/" + segment 
 }  // namespace
 
 std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::uint64_t max_keys,
-                                                  std::string* error, BenchAudit audit) {
+                                                  std::string* error, BenchAudit audit,
+                                                  std::uint64_t audit_ring_bytes) {
   const std::string name = "sluice-bench-" + std::to_string(::getpid()) + "-" + tag;
   const std::string policy_path = "/tmp/" + name + ".yaml";
   const std::string from = policy_template();
@@ -79,6 +80,7 @@ std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::u
     policy["segment"]["name"] = name;
     if (max_keys != 0) policy["segment"]["max_keys"] = max_keys;
     policy["audit"]["dir"] = audit_dir_of(name);
+    if (audit_ring_bytes != 0) policy["segment"]["audit_ring_bytes"] = audit_ring_bytes;
     if (audit == BenchAudit::kOff) policy["audit"]["enabled"] = false;
     YAML::Emitter out;
     out << policy;

@@ -27,8 +27,8 @@ class BenchSegment {
  public:
   // max_keys 0 keeps the policy's. nullptr on failure, with `error` set.
   static std::unique_ptr<BenchSegment> start(const std::string& tag, std::uint64_t max_keys,
-                                             std::string* error,
-                                             BenchAudit audit = BenchAudit::kOn);
+                                             std::string* error, BenchAudit audit = BenchAudit::kOn,
+                                             std::uint64_t audit_ring_bytes = 0);
   ~BenchSegment();
   BenchSegment(const BenchSegment&) = delete;
   BenchSegment& operator=(const BenchSegment&) = delete;

@@ -73,6 +73,7 @@ Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg
   o.rotate_seconds = spec.rotate_seconds;
   o.retain_files = spec.retain_files;
   o.retain_seconds = spec.retain_seconds;
+  o.batches_in_flight = 16;  // 16 MiB of records in flight: the drain rarely waits for the disk
   const std::uint64_t first = next_audit_sequence(dir);
   Result<AuditWriter> w = AuditWriter::open(o, log);
   if (!w.ok()) return w.status();
