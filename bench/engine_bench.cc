@@ -147,6 +147,39 @@ void reserve_commit_3_limits_audit_off(benchmark::State& state) {
 }
 BENCHMARK(reserve_commit_3_limits_audit_off)->Iterations(1'000'000);
 
+// What audit adds, measured call by call: each iteration times one
+// reserve + commit on the audit-on segment and one on the audit-off segment,
+// in alternating order, so both see the same machine at the same moment.
+void reserve_commit_audit_on_vs_off(benchmark::State& state) {
+  std::unique_ptr<Client> on, off;
+  BenchSegment* seg = nullptr;
+  if (!attach(state, &on, true, &seg) || !attach(state, &off, false)) return;
+  const Call call("alpha", "gpt-4o");
+  for (int i = 0; i < kWarmup; ++i)
+    (void)(decide(*on, call.request()) && decide(*off, call.request()));
+  const TscTimer& timer = TscTimer::get();
+  LatencySamples with(state.max_iterations), without(state.max_iterations);
+  wait_for_audit_drain(*seg);
+  bool ok = true;
+  int n = 0;
+  for (auto _ : state) {
+    Client* first = (n & 1) ? off.get() : on.get();
+    Client* second = (n & 1) ? on.get() : off.get();
+    const std::uint64_t t0 = TscTimer::now();
+    ok &= decide(*first, call.request());
+    const std::uint64_t t1 = TscTimer::now();
+    ok &= decide(*second, call.request());
+    const std::uint64_t t2 = TscTimer::now();
+    ((n & 1) ? without : with).add(t1 - t0);
+    ((n & 1) ? with : without).add(t2 - t1);
+    if (++n % kDrainEvery == 0) wait_for_audit_drain(*seg);
+  }
+  if (!ok) state.SkipWithError("a reserve + commit was not admitted; check bench/policy.yaml");
+  with.report(state, timer, "on_");
+  without.report(state, timer, "off_");
+}
+BENCHMARK(reserve_commit_audit_on_vs_off)->Iterations(1'000'000);
+
 void reserve_only_3_limits(benchmark::State& state) {
   time_admitted_calls(state, [](Client& c, const CallRequest& r, LatencySamples& samples) {
     const std::uint64_t t0 = TscTimer::now();

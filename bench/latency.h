@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace sluice::bench {
@@ -84,8 +85,9 @@ class LatencySamples {
   void add(std::uint64_t ticks) { ticks_.push_back(ticks); }
   std::size_t size() const { return ticks_.size(); }
 
-  // Sorts the samples, subtracts the timer overhead and sets the counters.
-  void report(benchmark::State& state, const TscTimer& timer) {
+  // Sorts the samples, subtracts the timer overhead and sets the counters
+  // (named `prefix` + "p50_ns" and so on).
+  void report(benchmark::State& state, const TscTimer& timer, const std::string& prefix = "") {
     if (ticks_.empty()) return;
     std::sort(ticks_.begin(), ticks_.end());
     const std::uint64_t overhead = timer.overhead_ticks();
@@ -97,13 +99,13 @@ class LatencySamples {
     };
     double sum = 0;
     for (std::uint64_t t : ticks_) sum += static_cast<double>(t > overhead ? t - overhead : 0);
-    state.counters["p50_ns"] = at(0.50);
-    state.counters["p90_ns"] = at(0.90);
-    state.counters["p99_ns"] = at(0.99);
-    state.counters["p999_ns"] = at(0.999);
-    state.counters["max_ns"] = at(1.0);
-    state.counters["mean_ns"] = timer.ns(sum / static_cast<double>(ticks_.size()));
-    state.counters["samples"] = static_cast<double>(ticks_.size());
+    state.counters[prefix + "p50_ns"] = at(0.50);
+    state.counters[prefix + "p90_ns"] = at(0.90);
+    state.counters[prefix + "p99_ns"] = at(0.99);
+    state.counters[prefix + "p999_ns"] = at(0.999);
+    state.counters[prefix + "max_ns"] = at(1.0);
+    state.counters[prefix + "mean_ns"] = timer.ns(sum / static_cast<double>(ticks_.size()));
+    state.counters[prefix + "samples"] = static_cast<double>(ticks_.size());
     state.counters["timer_overhead_ns"] = timer.ns(static_cast<double>(overhead));
   }
 

@@ -59,9 +59,13 @@ def figures_of(b):
         put(f"reserve_commit_audit_off_{q}_ns",
             counter("reserve_commit_3_limits_audit_off", f"{q}_ns"))
         put(f"reject_audit_off_{q}_ns", counter("reject_budget_exhausted_audit_off", f"{q}_ns"))
-    if "reserve_commit_p50_ns" in f and "reserve_commit_audit_off_p50_ns" in f:
+    for q in ("p50", "p99"):
+        for side in ("on", "off"):
+            put(f"interleaved_audit_{side}_{q}_ns",
+                counter("reserve_commit_audit_on_vs_off", f"{side}_{q}_ns"))
+    if "interleaved_audit_on_p50_ns" in f and "interleaved_audit_off_p50_ns" in f:
         f["audit_cost_reserve_commit_p50_ns"] = (
-            f["reserve_commit_p50_ns"] - f["reserve_commit_audit_off_p50_ns"])
+            f["interleaved_audit_on_p50_ns"] - f["interleaved_audit_off_p50_ns"])
     put("reserve_only_p50_ns", counter("reserve_only_3_limits", "p50_ns"))
     put("reserve_only_p99_ns", counter("reserve_only_3_limits", "p99_ns"))
     put("reject_p50_ns", counter("reject_budget_exhausted", "p50_ns"))
