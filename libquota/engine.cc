@@ -402,6 +402,7 @@ namespace {
 // What a decision leaves for its audit record besides the Decision.
 struct DecisionFacts {
   Word shadow_mask = 0;
+  Word wall_ns = 0;  // the coarse wall clock, when the decision read it
 };
 
 Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
@@ -524,8 +525,8 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
   Word now = 0;
   Word wall_s = 0;
   if (n_cells != 0) {
-    wall_s =
-        (coarse_monotonic_ns() + load_relaxed(s.seg.header().wall_offset_ns)) / 1'000'000'000ull;
+    facts->wall_ns = coarse_monotonic_ns() + load_relaxed(s.seg.header().wall_offset_ns);
+    wall_s = facts->wall_ns / 1'000'000'000ull;
   }
   Word kept = 0;
   for (Word i = 0; i < n_cells; ++i) {
@@ -714,7 +715,7 @@ Decision Client::reserve_raw(const CallRequest& req) {
   const Decision d = decide(s, req, &facts);
   if (slot.record == nullptr) return d;
   AuditRecord r;
-  r.time_unix_ns = audit_time(s);
+  r.time_unix_ns = facts.wall_ns != 0 ? facts.wall_ns : audit_time(s);
   r.reservation_id = d.reservation_id;
   r.pid = s.pid;
   r.start_time = s.start_time;
