@@ -13,10 +13,15 @@ using namespace shm;  // NOLINT(google-build-using-namespace)
 AuditRingReader::AuditRingReader(const SegmentMap& seg, std::uint64_t skip_after_ns)
     : seg_(&seg), skip_after_ns_(skip_after_ns), copy_(kAuditMaxRecordBytes / sizeof(Word)) {}
 
+// Last word first: a consumer killed part way leaves the header of a record
+// it had not finished zeroing, so the next consumer reads the record again
+// rather than mistaking one of its words for a header.
 void AuditRingReader::zero(std::uint64_t from, std::uint64_t to) {
   const Word mask = seg_->audit_capacity() - 1;
   Word* words = seg_->audit_ring();
-  for (Word pos = from; pos < to; pos += sizeof(Word)) store_relaxed(words[(pos & mask) / 8], 0);
+  for (Word pos = to; pos > from; pos -= sizeof(Word)) {
+    store_relaxed(words[((pos - sizeof(Word)) & mask) / 8], 0);
+  }
 }
 
 // The tail is read only when the records seen so far run out: producers CAS
@@ -92,20 +97,35 @@ std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
       zero(head, head + len);
     }
     head += len;
+    store_release(ring.head, head);  // per record: a crash here leaves no zeroed span behind head
   }
   store_release(ring.head, head);
   return delivered;
 }
 
 std::uint64_t AuditRingReader::skip_dead_claim(std::uint64_t head, std::uint64_t tail) {
+  struct Span {
+    Word start, end;
+  };
+  std::vector<Span> claims;  // every claim at or after head (rare path: allocation is fine)
   Word end = head;
   bool dead_claim = false;
   ClientSlot* clients = seg_->clients();
   for (Word i = 0; i < seg_->client_count(); ++i) {
     ClientSlot& c = clients[i];
-    Word claim = load_acquire(c.audit_claim);
+    const Word claim = load_acquire(c.audit_claim);
+    if (!(claim >> 63)) continue;
     Word claim_end = 0;
-    if (!audit_claim_covers(claim, head, &claim_end)) continue;
+    const bool covers = audit_claim_covers(claim, head, &claim_end);
+    if (!covers) {
+      // Where the claim lies relative to head, to stop the zero-run scan below.
+      const Word start8 = (claim >> 28) & kClaimStartMask;
+      const Word ahead8 = (start8 - (head >> 3)) & kClaimStartMask;
+      if (ahead8 < (kClaimStartMask >> 1)) {
+        claims.push_back({head + ahead8 * 8, head + (ahead8 + (claim & 0xfffffff)) * 8});
+      }
+      continue;
+    }
     const Word pid = load_acquire(c.pid);
     if (pid != 0 && process_alive(static_cast<pid_t>(pid), load_relaxed(c.start_time))) {
       return head;  // a live producer: wait, however slow
@@ -115,9 +135,21 @@ std::uint64_t AuditRingReader::skip_dead_claim(std::uint64_t head, std::uint64_t
     end = std::max(end, claim_end);
   }
   // The producer may have published since the header was read.
-  const Word index = head & (seg_->audit_capacity() - 1);
-  if (!dead_claim || record_length(load_acquire(seg_->audit_ring()[index / 8])) > 0) return head;
-  return end;
+  const Word cap = seg_->audit_capacity();
+  const Word* words = seg_->audit_ring();
+  if (record_length(load_acquire(words[(head & (cap - 1)) / 8])) > 0) return head;
+  if (dead_claim) return end;
+  // No claim covers head: a consumer died after zeroing records it had not
+  // yet moved head past. Step over the zeros to the next record (a non-zero
+  // header) or the next claimed span.
+  Word at = head;
+  while (at < tail && load_acquire(words[(at & (cap - 1)) / 8]) == 0) {
+    bool claimed = false;
+    for (const Span& c : claims) claimed |= c.start <= at && at < c.end;
+    if (claimed) break;
+    at += sizeof(Word);
+  }
+  return at;
 }
 
 }  // namespace sluice

@@ -421,3 +421,41 @@ TEST(AuditRing, GarbageInTheRingIsDroppedNotDelivered) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {
+  SidecarHarness h("ring-consumer", kPolicy);
+  Client c = h.attach();
+  const Attribute attrs[] = {{"team", "search"}};
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    const Decision d = c.reserve_raw({attrs, 1, 1});
+    ASSERT_TRUE(d.admitted);
+    ids.push_back(d.reservation_id);
+  }
+  // The first record was copied out and zeroed; head never moved past it.
+  const std::int32_t first = shm::record_length(shm::load_relaxed(h.seg().audit_ring()[0]));
+  ASSERT_GT(first, 0);
+  for (std::int32_t w = 0; w < first / 8; ++w) shm::store_relaxed(h.seg().audit_ring()[w], 0);
+
+  AuditRingReader reader(h.seg(), /*skip_after_ns=*/0);
+  std::vector<std::uint64_t> got;
+  reader.poll(monotonic_ns(), 100, [&](std::span<const shm::Word> w) {
+    AuditRecordView v;
+    ASSERT_TRUE(decode_audit_record(w, &v));
+    got.push_back(v.fixed.reservation_id);
+  });
+  reader.poll(monotonic_ns(), 100, [&](std::span<const shm::Word> w) {
+    AuditRecordView v;
+    ASSERT_TRUE(decode_audit_record(w, &v));
+    got.push_back(v.fixed.reservation_id);
+  });
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{ids[1], ids[2]}));
+  EXPECT_EQ(shm::load_relaxed(h.seg().audit_control().head),
+            shm::load_relaxed(h.seg().audit_control().tail));
+}
+
+}  // namespace
+}  // namespace sluice

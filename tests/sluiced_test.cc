@@ -11,8 +11,11 @@
 #include <sstream>
 #include <thread>
 
+#include "audit_generated.h"
 #include "child_process.h"
 #include "clock.h"
+#include "log_reader.h"
+#include "record_attributes.h"
 #include "segment.h"
 #include "sidecar.h"
 #include "sluice/inspect.h"
@@ -204,6 +207,77 @@ TEST_F(Sluiced, BackgroundModeReportsItsPidAndKeepsRunning) {
   ::kill(daemon, SIGTERM);
   EXPECT_TRUE(eventually([&] { return !alive(segment_); }));
   std::remove(log.c_str());
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Every record in the audit files of `dir`, in order, after a full verify.
+struct AuditOnDisk {
+  std::vector<std::uint64_t> sequences;
+  std::size_t after_restart = 0;  // records of calls tagged phase=after
+  std::size_t bad_frames = 0;
+};
+
+AuditOnDisk read_audit(const std::string& dir) {
+  AuditOnDisk out;
+  Result<audit::VerifyReport> v = audit::verify_dir(dir);
+  EXPECT_TRUE(v.ok()) << v.status().message();
+  if (v.ok()) {
+    out.bad_frames = v->bad.size();
+    for (const audit::BadFrame& b : v->bad) ADD_FAILURE() << b.message;
+  }
+  Result<audit::LogReader> r = audit::LogReader::open(dir);
+  EXPECT_TRUE(r.ok());
+  while (r.ok()) {
+    Result<std::optional<audit::FrameRef>> f = r->next();
+    if (!f.ok() || !f.value()) break;
+    const audit::fb::Record* rec = audit::fb::GetRecord(f.value()->payload.data());
+    out.sequences.push_back(rec->sequence());
+    audit::for_each_attribute(*rec, [&](std::string_view n, std::string_view v) {
+      out.after_restart += n == "phase" && v == "after";
+    });
+  }
+  return out;
+}
+
+TEST_F(Sluiced, AuditFilesSurviveASigkillMidDrainAndNumberingGoesOn) {
+  Spawned first = start();
+  Result<Client> c = Client::attach(segment_);
+  ASSERT_TRUE(c.ok());
+  auto calls = [&](const char* phase, int n) {
+    const Attribute attrs[] = {{"phase", phase}};
+    for (int i = 0; i < n; ++i) {
+      const Decision d = c->reserve_raw({attrs, 0, 0});
+      ASSERT_TRUE(d.admitted);
+      ASSERT_TRUE(c->cancel(d.reservation_id).ok());
+    }
+  };
+  // Records stream to disk while the sidecar dies.
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    ::kill(first.pid, SIGKILL);
+  });
+  calls("before", 50'000);
+  killer.join();
+  wait_exit(first.pid);
+  calls("between", 1000);  // waits in the ring for the next sidecar
+  Spawned second = start();
+  calls("after", 1000);
+  ::kill(second.pid, SIGTERM);  // drains the ring to disk
+  EXPECT_EQ(wait_exit(second.pid), 0);
+
+  const AuditOnDisk disk = read_audit(testing::test_audit_dir(segment_));
+  EXPECT_EQ(disk.bad_frames, 0u);
+  EXPECT_EQ(disk.after_restart, 2000u);  // a reserve and a cancel per call
+  ASSERT_FALSE(disk.sequences.empty());
+  for (std::size_t i = 1; i < disk.sequences.size(); ++i) {
+    ASSERT_LT(disk.sequences[i - 1], disk.sequences[i]) << "at record " << i;
+  }
+  EXPECT_NE(second.output().find("reopened segment"), std::string::npos) << second.output();
 }
 
 }  // namespace
