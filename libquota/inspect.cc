@@ -232,10 +232,19 @@ Result<SegmentStatus> read_status(const std::string& segment) {
   st.keys_capacity = load_relaxed(h.max_keys);
   st.reservations_in_flight = count_in_flight(seg.value());
   st.reservations_capacity = seg->reservation_count();
-  st.admitted_total = load_relaxed(h.admitted_departed);
-  st.rejected_total = load_relaxed(h.rejected_departed);
+  // Header and clients are read between two equal, even fold_seq values, so
+  // a client the sidecar is folding into the header is counted once.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const Word before = load_acquire(h.fold_seq);
+    if (before & 1) continue;
+    st.admitted_total = load_relaxed(h.admitted_departed);
+    st.rejected_total = load_relaxed(h.rejected_departed);
+    st.clients_attached = 0;
+    count_clients(seg.value(), st);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (load_relaxed(h.fold_seq) == before) break;
+  }
   st.abandoned_total = load_relaxed(h.abandoned_total);
-  count_clients(seg.value(), st);
   st.segment_bytes = seg->size();
   read_audit(seg.value(), st);
   return st;
@@ -293,15 +302,23 @@ Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
     }
   };
   const SegmentHeader& h = seg->header();
-  if (load_acquire(h.limit_departed_generation) == p.generation) {
-    add(h.limit_admitted_departed, h.limit_rejected_departed, h.limit_shadow_rejected_departed);
-  }
-  for (Word c = 0; c < seg->client_count(); ++c) {
-    const ClientSlot& slot = seg->clients()[c];
-    if (load_acquire(slot.pid) == 0 || load_acquire(slot.counters_generation) != p.generation) {
-      continue;
+  // As in read_status: between two equal, even fold_seq values.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const Word before = load_acquire(h.fold_seq);
+    if (before & 1) continue;
+    for (LimitRow& r : rows) r.admitted = r.rejected = r.shadow_rejected = 0;
+    if (load_acquire(h.limit_departed_generation) == p.generation) {
+      add(h.limit_admitted_departed, h.limit_rejected_departed, h.limit_shadow_rejected_departed);
     }
-    add(slot.limit_admitted, slot.limit_rejected, slot.limit_shadow_rejected);
+    for (Word c = 0; c < seg->client_count(); ++c) {
+      const ClientSlot& slot = seg->clients()[c];
+      if (load_acquire(slot.pid) == 0 || load_acquire(slot.counters_generation) != p.generation) {
+        continue;
+      }
+      add(slot.limit_admitted, slot.limit_rejected, slot.limit_shadow_rejected);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (load_relaxed(h.fold_seq) == before) break;
   }
   std::unordered_map<Word, Word> index_of;
   for (Word i = 0; i < p.limit_count; ++i) index_of.emplace(p.limits[i].identity, i);

@@ -156,6 +156,7 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
       continue;
     }
     store_relaxed(c.audit_claim, 0);
+    fetch_add(h.fold_seq, 1);  // odd: tools reading counts retry until it is even again
     fetch_add(h.admitted_departed, load_relaxed(c.admitted));
     fetch_add(h.rejected_departed, load_relaxed(c.rejected));
     store_relaxed(c.admitted, 0);
@@ -176,6 +177,7 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
     store_relaxed(c.start_time, 0);
     store_relaxed(c.departed, 0);
     store_release(c.pid, 0);
+    fetch_add(h.fold_seq, 1);
     ++stats.clients_freed;
   }
   if (abandoned != 0) fetch_add(h.abandoned_total, abandoned);

@@ -404,7 +404,8 @@ struct SegmentHeader {
   Word rejected_departed;
   Word abandoned_total;
   Word limit_departed_generation;  // policy the per-limit counts below refer to
-  Word reserved3[11];
+  Word fold_seq;  // odd while the sidecar moves a departed client's counts into the header
+  Word reserved3[10];
   // per-limit counts folded in from departed clients
   Word limit_admitted_departed[kMaxLimits];
   Word limit_rejected_departed[kMaxLimits];
