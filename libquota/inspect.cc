@@ -44,8 +44,8 @@ void count_clients(const SegmentMap& seg, SegmentStatus& st) {
     const ClientSlot& c = seg.clients()[i];
     const Word pid = load_acquire(c.pid);
     if (pid == 0) continue;
-    st.admitted_total += load_relaxed(c.admitted);
-    st.rejected_total += load_relaxed(c.rejected);
+    st.admitted_total += load_acquire(c.admitted);  // acquire: the fold_seq check comes after
+    st.rejected_total += load_acquire(c.rejected);
     const bool departed = load_relaxed(c.departed) != 0;
     if (!departed && pid <= static_cast<Word>(INT32_MAX) &&
         process_alive(static_cast<pid_t>(pid), load_relaxed(c.start_time))) {
@@ -237,12 +237,11 @@ Result<SegmentStatus> read_status(const std::string& segment) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
     const Word before = load_acquire(h.fold_seq);
     if (before & 1) continue;
-    st.admitted_total = load_relaxed(h.admitted_departed);
-    st.rejected_total = load_relaxed(h.rejected_departed);
+    st.admitted_total = load_acquire(h.admitted_departed);
+    st.rejected_total = load_acquire(h.rejected_departed);
     st.clients_attached = 0;
     count_clients(seg.value(), st);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (load_relaxed(h.fold_seq) == before) break;
+    if (load_acquire(h.fold_seq) == before) break;
   }
   st.abandoned_total = load_relaxed(h.abandoned_total);
   st.segment_bytes = seg->size();
@@ -296,9 +295,10 @@ Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
   // Counts indexed by the positions of this generation only.
   auto add = [&](const Word* admitted, const Word* rejected, const Word* shadow) {
     for (Word i = 0; i < p.limit_count; ++i) {
-      rows[i].admitted += load_relaxed(admitted[i]);
-      rows[i].rejected += load_relaxed(rejected[i]);
-      rows[i].shadow_rejected += load_relaxed(shadow[i]);
+      // acquire: the fold_seq check that follows may not be read before these
+      rows[i].admitted += load_acquire(admitted[i]);
+      rows[i].rejected += load_acquire(rejected[i]);
+      rows[i].shadow_rejected += load_acquire(shadow[i]);
     }
   };
   const SegmentHeader& h = seg->header();
@@ -317,8 +317,7 @@ Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
       }
       add(slot.limit_admitted, slot.limit_rejected, slot.limit_shadow_rejected);
     }
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (load_relaxed(h.fold_seq) == before) break;
+    if (load_acquire(h.fold_seq) == before) break;
   }
   std::unordered_map<Word, Word> index_of;
   for (Word i = 0; i < p.limit_count; ++i) index_of.emplace(p.limits[i].identity, i);
