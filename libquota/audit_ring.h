@@ -49,7 +49,12 @@ inline AuditSlot audit_claim(const SegmentMap& seg, shm::ClientSlot& me, shm::Wo
     const Word need = pad + length;
     if (tail + need - *head_cache > cap) {
       *head_cache = load_acquire(ring.head);
-      if (tail + need - *head_cache > cap) return {};
+      if (tail + need - *head_cache > cap) {
+        // Full. Withdraw any claim a lost CAS left announced: a live client's
+        // stale claim would make the consumer wait on a span it never took.
+        if (load_relaxed(me.audit_claim) != 0) store_release(me.audit_claim, 0);
+        return {};
+      }
     }
     store_relaxed(me.audit_claim, make_audit_claim(tail, need));
     if (!compare_exchange(ring.tail, tail, tail + need)) continue;  // tail reloaded

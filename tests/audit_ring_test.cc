@@ -459,3 +459,29 @@ TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(AuditRing, AClaimThatFindsTheRingFullLeavesNoClaimAnnounced) {
+  SidecarHarness h("ring-stale", kPolicy, kSmallRing);
+  Client c = h.attach();
+  const Attribute attrs[] = {{"team", "search"}};
+  while (shm::load_relaxed(h.seg().audit_control().dropped) == 0) {
+    ASSERT_TRUE(c.reserve_raw({attrs, 1, 1}).admitted);
+  }
+  shm::ClientSlot* me = nullptr;
+  for (std::uint64_t i = 0; i < h.seg().client_count(); ++i) {
+    if (shm::load_relaxed(h.seg().clients()[i].pid) == static_cast<shm::Word>(::getpid())) {
+      me = &h.seg().clients()[i];
+    }
+  }
+  ASSERT_NE(me, nullptr);
+  // As a CAS lost to another producer would leave it.
+  shm::store_relaxed(me->audit_claim, shm::make_audit_claim(64, 128));
+  ASSERT_TRUE(c.reserve_raw({attrs, 1, 1}).admitted);  // its record is dropped
+  EXPECT_EQ(shm::load_relaxed(me->audit_claim), 0u);
+}
+
+}  // namespace
+}  // namespace sluice
