@@ -340,7 +340,12 @@ Result<std::optional<FrameRef>> LogReader::next() {
       offset_ = 0;
     }
     Result<FrameView> v = file_->frame_at(offset_);
-    if (!v.ok()) return v.status();
+    if (!v.ok()) {  // reported once; the next call goes on with the next file
+      problems_.push_back(unreadable(file_->path(), v.status()));
+      file_.reset();
+      ++index_;
+      return v.status();
+    }
     if (v->check == FrameCheck::kOk) {
       FrameRef ref{file_->path(), offset_, v->payload};
       offset_ += v->size;

@@ -91,7 +91,9 @@ class LogReader {
 
   // The next frame, or nullopt when all files are read. A bad frame ends its
   // file's data, as recovery would: it is recorded in problems() and reading
-  // goes on with the next file (`verify` looks past it).
+  // goes on with the next file (`verify` looks past it). A read error is
+  // returned once (and recorded there too); the call after it goes on with
+  // the next file.
   Result<std::optional<FrameRef>> next();
   const std::vector<BadFrame>& problems() const { return problems_; }
 
