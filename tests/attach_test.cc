@@ -63,7 +63,8 @@ TEST(Attach, OtherLayoutVersionIsRefusedNamingBothVersions) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), ErrorCode::kIncompatible);
   EXPECT_NE(c.status().message().find("layout version 7"), std::string::npos);
-  EXPECT_NE(c.status().message().find("speaks " + std::to_string(shm::kLayoutMajor)), std::string::npos);
+  EXPECT_NE(c.status().message().find("speaks " + std::to_string(shm::kLayoutMajor)),
+            std::string::npos);
   expect_one_line(c.status());
   shm::store_relaxed(h.seg().header().layout_major, shm::kLayoutMajor);
 }
