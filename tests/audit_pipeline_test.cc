@@ -259,11 +259,6 @@ TEST(AuditPipeline, AuditOffWritesNothing) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
-}  // namespace sluice
-
-namespace sluice {
-namespace {
 
 TEST(AuditPipeline, AReloadThatMovesTheAuditFilesIsRefusedAndTheRunningPolicyKept) {
   AuditedSidecar a("pipe-reload");

@@ -285,41 +285,75 @@ TEST(AuditRing, ProducersInSeveralProcessesLoseAndDuplicateNothing) {
   EXPECT_EQ(reserve_ids, commit_ids);  // every reservation: one reserve, one commit
 }
 
-// A child that registers and claims a record, then waits for a byte on
-// `go`; on one it fills and publishes the record.
-pid_t claiming_child(const std::string& segment, int ready_fd, int go_fd) {
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  Result<Client> c = Client::attach(segment);
-  Result<SegmentMap> m = SegmentMap::attach(segment);
-  if (!c.ok() || !m.ok()) ::_exit(2);
-  shm::ClientSlot* me = nullptr;
-  for (std::uint64_t i = 0; i < m->client_count(); ++i) {
-    if (shm::load_relaxed(m->clients()[i].pid) == static_cast<shm::Word>(::getpid())) {
-      me = &m->clients()[i];
+// The registration of process `pid` in `seg`, or nullptr.
+shm::ClientSlot* registration_of(const SegmentMap& seg, pid_t pid) {
+  for (std::uint64_t i = 0; i < seg.client_count(); ++i) {
+    if (shm::load_relaxed(seg.clients()[i].pid) == static_cast<shm::Word>(pid)) {
+      return &seg.clients()[i];
     }
   }
-  shm::Word head = 0;
-  const AuditSlot slot = audit_claim(m.value(), *me, &head, sizeof(shm::AuditRecord));
-  if (slot.record == nullptr) ::_exit(3);
-  char b = 1;
-  if (::write(ready_fd, &b, 1) != 1 || ::read(go_fd, &b, 1) != 1) ::_exit(4);
-  shm::AuditRecord r{};
-  r.reservation_id = 77;
-  r.info = shm::make_audit_info(shm::kAuditCancel, shm::kAuditSettled, 0, shm::kAuditNoLimit, 0, 0);
-  audit_write_fixed(slot, r);
-  audit_publish(*me, slot);
-  ::_exit(0);
+  return nullptr;
 }
+
+// A child process that registers and claims one record, then holds the claim
+// until publish(), when it fills and publishes the record (reservation id 77)
+// and exits 0. The constructor returns once the claim is made.
+class ClaimingChild {
+ public:
+  explicit ClaimingChild(const std::string& segment) {
+    EXPECT_EQ(::pipe(ready_), 0);
+    EXPECT_EQ(::pipe(go_), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) run(segment);
+    char b = 0;
+    EXPECT_EQ(::read(ready_[0], &b, 1), 1);
+  }
+  ~ClaimingChild() {
+    for (int fd : {ready_[0], ready_[1], go_[0], go_[1]}) ::close(fd);
+  }
+  ClaimingChild(const ClaimingChild&) = delete;
+  ClaimingChild& operator=(const ClaimingChild&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void publish() {
+    const char b = 1;
+    EXPECT_EQ(::write(go_[1], &b, 1), 1);
+  }
+  // Waits for the child; its exit status, or 128 + the signal that killed it.
+  int wait() {
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid_, &status, 0), pid_);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  [[noreturn]] void run(const std::string& segment) {
+    Result<Client> c = Client::attach(segment);
+    Result<SegmentMap> m = SegmentMap::attach(segment);
+    if (!c.ok() || !m.ok()) ::_exit(2);
+    shm::ClientSlot* me = registration_of(m.value(), ::getpid());
+    shm::Word head = 0;
+    const AuditSlot slot = audit_claim(m.value(), *me, &head, sizeof(shm::AuditRecord));
+    if (slot.record == nullptr) ::_exit(3);
+    char b = 1;
+    if (::write(ready_[1], &b, 1) != 1 || ::read(go_[0], &b, 1) != 1) ::_exit(4);
+    shm::AuditRecord r{};
+    r.reservation_id = 77;
+    r.info =
+        shm::make_audit_info(shm::kAuditCancel, shm::kAuditSettled, 0, shm::kAuditNoLimit, 0, 0);
+    audit_write_fixed(slot, r);
+    audit_publish(*me, slot);
+    ::_exit(0);
+  }
+
+  int ready_[2] = {-1, -1};
+  int go_[2] = {-1, -1};
+  pid_t pid_ = -1;
+};
 
 TEST(AuditRing, AProducerKilledMidRecordIsSkippedOnlyOnceDead) {
   SidecarHarness h("ring-dead", kPolicy);
-  int ready[2], go[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(go), 0);
-  const pid_t child = claiming_child(h.segment(), ready[1], go[0]);
-  char b = 0;
-  ASSERT_EQ(::read(ready[0], &b, 1), 1);
+  ClaimingChild child(h.segment());
   Client c = h.attach();  // a record after the child's claim
   const Attribute attrs[] = {{"team", "search"}};
   ASSERT_TRUE(c.reserve_raw({attrs, 1, 1}).admitted);
@@ -330,27 +364,17 @@ TEST(AuditRing, AProducerKilledMidRecordIsSkippedOnlyOnceDead) {
   EXPECT_EQ(reader.poll(monotonic_ns(), 100, count), 0u);  // alive: waited for
   EXPECT_TRUE(reader.stats().blocked);
 
-  ASSERT_EQ(::kill(child, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_EQ(::kill(child.pid(), SIGKILL), 0);
+  EXPECT_EQ(child.wait(), 128 + SIGKILL);
   EXPECT_EQ(reader.poll(monotonic_ns(), 100, count), 1u);  // dead: skipped
   EXPECT_EQ(reader.stats().skipped, 1u);
   EXPECT_EQ(got, 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
-  ::close(go[0]);
-  ::close(go[1]);
 }
 
 TEST(AuditRing, AStalledLiveProducerIsWaitedForPastTheTimeout) {
   SidecarHarness h("ring-stall", kPolicy);
-  int ready[2], go[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(go), 0);
-  const pid_t child = claiming_child(h.segment(), ready[1], go[0]);
-  char b = 0;
-  ASSERT_EQ(::read(ready[0], &b, 1), 1);
-  ASSERT_EQ(::kill(child, SIGSTOP), 0);  // stalled, not dead
+  ClaimingChild child(h.segment());
+  ASSERT_EQ(::kill(child.pid(), SIGSTOP), 0);  // stalled, not dead
 
   AuditRingReader reader(h.seg(), /*skip_after_ns=*/1'000'000);
   std::vector<std::uint64_t> ids;
@@ -364,45 +388,25 @@ TEST(AuditRing, AStalledLiveProducerIsWaitedForPastTheTimeout) {
     ::usleep(2000);
   }
   EXPECT_EQ(reader.stats().skipped, 0u);
-  ASSERT_EQ(::kill(child, SIGCONT), 0);
-  ASSERT_EQ(::write(go[1], &b, 1), 1);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(::kill(child.pid(), SIGCONT), 0);
+  child.publish();
+  EXPECT_EQ(child.wait(), 0);
   EXPECT_EQ(reader.poll(monotonic_ns(), 100, keep), 1u);
   EXPECT_EQ(ids, std::vector<std::uint64_t>{77});
-  for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
 }
 
 TEST(AuditRing, ARegistrationIsNotFreedWhileTheRingStillWaitsOnItsClaim) {
   SidecarHarness h("ring-free", kPolicy);
-  int ready[2], go[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(go), 0);
-  const pid_t child = claiming_child(h.segment(), ready[1], go[0]);
-  char b = 0;
-  ASSERT_EQ(::read(ready[0], &b, 1), 1);
-  ASSERT_EQ(::kill(child, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ClaimingChild child(h.segment());
+  ASSERT_EQ(::kill(child.pid(), SIGKILL), 0);
+  EXPECT_EQ(child.wait(), 128 + SIGKILL);
   h.sidecar().tick();  // reclaim: the child is dead but its claim is unconsumed
-  bool still_registered = false;
-  for (std::uint64_t i = 0; i < h.seg().client_count(); ++i) {
-    still_registered |=
-        shm::load_relaxed(h.seg().clients()[i].pid) == static_cast<shm::Word>(child);
-  }
-  EXPECT_TRUE(still_registered);
+  EXPECT_NE(registration_of(h.seg(), child.pid()), nullptr);
   AuditRingReader reader(h.seg(), 0);
   reader.poll(monotonic_ns(), 100, [](std::span<const shm::Word>) {});
   EXPECT_EQ(reader.stats().skipped, 1u);
   h.sidecar().tick();
-  still_registered = false;
-  for (std::uint64_t i = 0; i < h.seg().client_count(); ++i) {
-    still_registered |=
-        shm::load_relaxed(h.seg().clients()[i].pid) == static_cast<shm::Word>(child);
-  }
-  EXPECT_FALSE(still_registered);
-  for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+  EXPECT_EQ(registration_of(h.seg(), child.pid()), nullptr);
 }
 
 TEST(AuditRing, GarbageInTheRingIsDroppedNotDelivered) {
@@ -419,11 +423,6 @@ TEST(AuditRing, GarbageInTheRingIsDroppedNotDelivered) {
   EXPECT_EQ(shm::load_relaxed(h.seg().audit_ring()[0]), 0u);
 }
 
-}  // namespace
-}  // namespace sluice
-
-namespace sluice {
-namespace {
 
 TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {
   SidecarHarness h("ring-consumer", kPolicy);
@@ -457,11 +456,6 @@ TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {
             shm::load_relaxed(h.seg().audit_control().tail));
 }
 
-}  // namespace
-}  // namespace sluice
-
-namespace sluice {
-namespace {
 
 TEST(AuditRing, AClaimThatFindsTheRingFullLeavesNoClaimAnnounced) {
   SidecarHarness h("ring-stale", kPolicy, kSmallRing);
@@ -470,12 +464,7 @@ TEST(AuditRing, AClaimThatFindsTheRingFullLeavesNoClaimAnnounced) {
   while (shm::load_relaxed(h.seg().audit_control().dropped) == 0) {
     ASSERT_TRUE(c.reserve_raw({attrs, 1, 1}).admitted);
   }
-  shm::ClientSlot* me = nullptr;
-  for (std::uint64_t i = 0; i < h.seg().client_count(); ++i) {
-    if (shm::load_relaxed(h.seg().clients()[i].pid) == static_cast<shm::Word>(::getpid())) {
-      me = &h.seg().clients()[i];
-    }
-  }
+  shm::ClientSlot* me = registration_of(h.seg(), ::getpid());
   ASSERT_NE(me, nullptr);
   // As a CAS lost to another producer would leave it.
   shm::store_relaxed(me->audit_claim, shm::make_audit_claim(64, 128));

@@ -209,11 +209,6 @@ TEST_F(Sluiced, BackgroundModeReportsItsPidAndKeepsRunning) {
   std::remove(log.c_str());
 }
 
-}  // namespace
-}  // namespace sluice
-
-namespace sluice {
-namespace {
 
 // Every record in the audit files of `dir`, in order, after a full verify.
 struct AuditOnDisk {
