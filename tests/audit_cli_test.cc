@@ -25,6 +25,7 @@
 #include "child_process.h"
 #include "frame.h"
 #include "sluice_fixture.h"
+#include "test_support.h"
 
 namespace sluice {
 namespace {
@@ -33,38 +34,16 @@ namespace fs = std::filesystem;
 namespace fb = audit::fb;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-std::string build_root() {
-  const char* env = std::getenv("SLUICE_BUILD_ROOT");
-  return env != nullptr ? env : std::string(SLUICE_SOURCE_ROOT) + "/build";
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::build_root;
+using testing::eventually;
+using testing::one_line;
+using testing::read_text;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream s(text);
   for (std::string line; std::getline(s, line);) out.push_back(line);
   return out;
-}
-
-bool one_line(const std::string& s) {
-  return !s.empty() && s.back() == '\n' && s.find('\n') == s.size() - 1;
-}
-
-bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  const auto deadline = Clock::now() + limit;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
 }
 
 constexpr std::uint64_t kNsPerSecond = 1'000'000'000ull;

@@ -22,6 +22,7 @@
 
 #include "child_process.h"
 #include "sluice/inspect.h"
+#include "test_support.h"
 
 namespace sluice {
 namespace {
@@ -29,35 +30,16 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using testing::build_root;
+using testing::eventually;
+using testing::one_line;
+using testing::read_text;
 
 const std::string kExample = std::string(SLUICE_SOURCE_ROOT) + "/examples/policy.yaml";
-
-std::string build_root() {
-  const char* env = std::getenv("SLUICE_BUILD_ROOT");
-  return env != nullptr ? env : std::string(SLUICE_SOURCE_ROOT) + "/build";
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Starts `args` with stdout and stderr sent to files; returns its pid.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
   return sluice::testing::spawn_child(args, out.string(), err.string());
-}
-
-// Polls `done` until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  const auto deadline = Clock::now() + limit;
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
 }
 
 struct CliRun {
@@ -65,10 +47,6 @@ struct CliRun {
   std::string out;
   std::string err;
 };
-
-bool one_line(const std::string& s) {
-  return !s.empty() && s.back() == '\n' && s.find('\n') == s.size() - 1;
-}
 
 class CliTest : public ::testing::Test {
  protected:

@@ -21,12 +21,12 @@
 #include "sluice/inspect.h"
 #include "sluice/quota.h"
 #include "sluice_fixture.h"
+#include "test_support.h"
 
 namespace sluice {
 namespace {
 
-const std::string kBuild =
-    std::getenv("SLUICE_BUILD_ROOT") ? std::getenv("SLUICE_BUILD_ROOT") : "build";
+const std::string kBuild = testing::build_root();
 
 const char* const kLimits = R"(
 limits:
@@ -63,16 +63,7 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Polls until `cond` holds or 5 s pass.
-template <class Cond>
-bool eventually(Cond cond) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
-}
+using testing::eventually;
 
 bool alive(const std::string& segment) {
   Result<SegmentStatus> s = read_status(segment);
@@ -208,7 +199,6 @@ TEST_F(Sluiced, BackgroundModeReportsItsPidAndKeepsRunning) {
   EXPECT_TRUE(eventually([&] { return !alive(segment_); }));
   std::remove(log.c_str());
 }
-
 
 // Every record in the audit files of `dir`, in order, after a full verify.
 struct AuditOnDisk {
