@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "audit_generated.h"
+#include "audit_test_policy.h"
 #include "clock.h"
 #include "log_reader.h"
 #include "record_attributes.h"
@@ -24,21 +25,7 @@ namespace {
 using testing::SidecarHarness;
 namespace fb = audit::fb;
 
-const char* const kLimits = R"(
-models:
-  cheap: { input_usd_per_mtok: 1.00, output_usd_per_mtok: 2.00 }
-limits:
-  - name: team-rate
-    match: { team: "*" }
-    tokens_per_minute: 100000000
-  - name: one-per-hour
-    match: { team: "tiny" }
-    requests_per_hour: 1
-  - name: watch-only
-    match: { team: "tiny" }
-    models: [pricey]
-    shadow: true
-)";
+const char* const kLimits = testing::kAuditTestPolicy;
 
 SidecarOptions manual() {
   SidecarOptions o;
@@ -258,7 +245,6 @@ TEST(AuditPipeline, AuditOffWritesNothing) {
   EXPECT_EQ(shm::load_relaxed(h.seg().audit_control().dropped), 0u);
   std::filesystem::remove_all(dir);
 }
-
 
 TEST(AuditPipeline, AReloadThatMovesTheAuditFilesIsRefusedAndTheRunningPolicyKept) {
   AuditedSidecar a("pipe-reload");

@@ -15,6 +15,7 @@
 #include "audit_record.h"
 #include "audit_ring.h"
 #include "audit_ring_reader.h"
+#include "audit_test_policy.h"
 #include "clock.h"
 #include "sluice_fixture.h"
 
@@ -23,17 +24,7 @@ namespace {
 
 using testing::SidecarHarness;
 
-const char* const kPolicy = R"(
-models:
-  cheap: { input_usd_per_mtok: 1.00, output_usd_per_mtok: 2.00 }
-limits:
-  - name: team-rate
-    match: { team: "*" }
-    tokens_per_minute: 100000000
-  - name: one-per-hour
-    match: { team: "tiny" }
-    requests_per_hour: 1
-)";
+const char* const kPolicy = testing::kAuditTestPolicy;
 const char* const kSmallRing = "  audit_ring_bytes: 64KiB\n";
 
 struct Drained {
@@ -423,7 +414,6 @@ TEST(AuditRing, GarbageInTheRingIsDroppedNotDelivered) {
   EXPECT_EQ(shm::load_relaxed(h.seg().audit_ring()[0]), 0u);
 }
 
-
 TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {
   SidecarHarness h("ring-consumer", kPolicy);
   Client c = h.attach();
@@ -455,7 +445,6 @@ TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {
   EXPECT_EQ(shm::load_relaxed(h.seg().audit_control().head),
             shm::load_relaxed(h.seg().audit_control().tail));
 }
-
 
 TEST(AuditRing, AClaimThatFindsTheRingFullLeavesNoClaimAnnounced) {
   SidecarHarness h("ring-stale", kPolicy, kSmallRing);
