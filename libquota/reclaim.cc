@@ -18,6 +18,12 @@ bool take_over(ReservationSlot& r, Word st) {
       r.state, st, make_state(state_seq(st), state_owner(st), kSidecarActor, kResSettling));
 }
 
+// What a reservation charged at its estimate costs.
+Word estimated_cost(const ReservationSlot& r) {
+  return detail::cost_nusd(load_relaxed(r.est_input), load_relaxed(r.est_output),
+                           load_relaxed(r.input_pusd), load_relaxed(r.output_pusd));
+}
+
 // The audit record of a reservation the sidecar settled, read before the
 // slot is released.
 shm::AuditRecord abandon_record(const SegmentMap& seg, const ReservationSlot& r, Word slot_index,
@@ -94,9 +100,7 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
         const bool expired = owner == kNoOwner && deadline != 0 && now_ns > deadline;
         if (!(owner != kNoOwner && holder_gone(owner)) && !expired) break;
         if (!take_over(r, st)) break;
-        record(r, i, st, kAbandonChargedEstimate,
-               detail::cost_nusd(load_relaxed(r.est_input), load_relaxed(r.est_output),
-                                 load_relaxed(r.input_pusd), load_relaxed(r.output_pusd)));
+        record(r, i, st, kAbandonChargedEstimate, estimated_cost(r));
         detail::release_slot(r, seq);  // charged at the estimate: cells stay as debited
         ++stats.abandoned;
         break;
@@ -111,9 +115,7 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
                  kind == 2 ? 0 : cost);
           ++stats.finished;
         } else {
-          record(r, i, st, kAbandonChargedEstimate,
-                 detail::cost_nusd(load_relaxed(r.est_input), load_relaxed(r.est_output),
-                                   load_relaxed(r.input_pusd), load_relaxed(r.output_pusd)));
+          record(r, i, st, kAbandonChargedEstimate, estimated_cost(r));
           ++stats.abandoned;  // died before writing its usage: the estimate stands
         }
         detail::release_slot(r, seq);
