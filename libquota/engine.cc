@@ -714,6 +714,9 @@ Decision Client::reserve_raw(const CallRequest& req) {
   DecisionFacts facts;
   const Decision d = decide(s, req, &facts);
   if (slot.record == nullptr) return d;
+  // Every field is set here, as in commit and extend, rather than through a
+  // shared helper returning a zero-initialized record: that measured +30 ns
+  // at p50 (sluice_bench reserve_commit_audit_on_vs_off).
   AuditRecord r;
   r.time_unix_ns = facts.wall_ns != 0 ? facts.wall_ns : audit_time(s);
   r.reservation_id = d.reservation_id;
