@@ -181,6 +181,7 @@ audit:
   rotate_bytes: 1GiB
   rotate_seconds: 600
   retain_files: 7
+  retain_seconds: 86400
 limits:
   - name: global-usd
     usd_per_month: 1000
@@ -199,6 +200,8 @@ limits:
   EXPECT_EQ(r->audit.rotate_bytes, 1u << 30);
   EXPECT_EQ(r->audit.rotate_seconds, 600u);
   EXPECT_EQ(r->audit.retain_files, 7u);
+  EXPECT_EQ(r->audit.retain_seconds, 86400u);
+  EXPECT_TRUE(r->audit.enabled);
   EXPECT_EQ(r->limits[0].scope, Scope::kGlobal);
   EXPECT_EQ(r->limits[0].on_store_down, OnStoreDown::kLocalShare);
 }
@@ -213,6 +216,26 @@ TEST(PolicyTest, OmittedSectionsKeepDefaults) {
   EXPECT_EQ(r->audit.rotate_bytes, 64u << 20);
   EXPECT_EQ(r->audit.rotate_seconds, 3600u);
   EXPECT_EQ(r->audit.retain_files, 24u);
+  EXPECT_EQ(r->audit.retain_seconds, 0u);
+  EXPECT_TRUE(r->audit.enabled);
+  EXPECT_FALSE(r->audit.required);
+}
+
+TEST(PolicyTest, AuditCanBeTurnedOff) {
+  Result<Policy> r = Parse("audit:\n  enabled: false\nlimits: []\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->audit.enabled);
+}
+
+TEST(PolicyTest, RejectsRequiredAuditWhileAuditIsOff) {
+  EXPECT_TRUE(Rejected(Parse("audit:\n  enabled: false\n  required: true\nlimits: []\n"),
+                       "bad.yaml:1: audit.required: is true while audit.enabled is false; "
+                       "enable audit or drop required"));
+}
+
+TEST(PolicyTest, RejectsANegativeAuditRetention) {
+  EXPECT_TRUE(Rejected(Parse("audit:\n  retain_seconds: -1\nlimits: []\n"),
+                       "bad.yaml:2: audit.retain_seconds:"));
 }
 
 TEST(PolicyTest, ModelAccessMayNameUnpricedModels) {
