@@ -35,7 +35,8 @@ constexpr int kWarmup = 2'000;
 
 void redis_lua_token_bucket(benchmark::State& state) {
   std::string error;
-  std::unique_ptr<RedisServer> server = RedisServer::start(&error);
+  std::unique_ptr<testing::RedisServer> server =
+      testing::RedisServer::start(&error, testing::RedisServer::Persistence::kNone);
   if (!server) {
     state.SkipWithError(error.c_str());
     return;

@@ -17,6 +17,7 @@
 #include "audit_ring.h"
 #include "clock.h"
 #include "hashing.h"
+#include "key_table.h"
 #include "policy_snapshot.h"
 #include "process.h"
 #include "segment.h"
@@ -96,6 +97,8 @@ const char* to_string(Reason r) {
       return "invalid_argument";
     case Reason::kAuditUnavailable:
       return "audit_unavailable";
+    case Reason::kStoreUnavailable:
+      return "store_unavailable";
   }
   return "unknown";
 }
@@ -291,14 +294,11 @@ inline void ensure_policy(ClientState& s) {
 // ---------------------------------------------------------------------------
 // Key table and cells.
 
-struct Text {
-  const char* data;
-  std::size_t size;
-};
-
 // One matched limit of a call. Deliberately without member initializers:
 // reserve fills every field it reads, and zeroing eight of these on every
 // call was measurable.
+using detail::Text;
+
 struct CellPlan {
   const CompiledLimit* limit_def;
   KeySlot* key;
@@ -317,54 +317,19 @@ struct CellPlan {
   Text matched[kMaxMatchTerms];
 };
 
-// Finds the slot of `hash`, claiming an empty one if the key is new. Returns
-// nullptr when the table holds max_keys keys.
-KeySlot* find_or_insert(const SegmentMap& seg, Word hash, Word* index_out, Word identity,
-                        Word window_start, const Text* values, Word n_values) {
-  const Word cap = seg.key_capacity();
-  Word i = static_cast<Word>((static_cast<unsigned __int128>(hash) * cap) >> 64);
-  SegmentHeader& h = seg.header();
-  for (Word probe = 0; probe < cap; ++probe, i = (i + 1 == cap ? 0 : i + 1)) {
-    KeySlot& k = seg.keys()[i];
-    Word seen = load_acquire(k.hash);
-    if (seen == hash) {
-      *index_out = i;
-      return &k;
-    }
-    if (seen != 0) continue;
-    if (fetch_add(h.keys_used, 1) >= load_relaxed(h.max_keys)) {
-      fetch_add(h.keys_used, ~Word{0});
-      return nullptr;
-    }
-    if (!compare_exchange_strong(k.hash, seen, hash)) {
-      fetch_add(h.keys_used, ~Word{0});
-      if (seen != hash) continue;  // another key took it: keep probing
-      *index_out = i;
-      return &k;
-    }
-    // New key: write what it is, for display (cold line, once).
-    char label[sizeof(k.label)] = {};
-    std::size_t at = 0;
-    for (Word v = 0; v < n_values && at < sizeof label; ++v) {
-      if (v > 0) label[at++] = '|';
-      const std::size_t take = std::min(values[v].size, sizeof label - at);
-      std::memcpy(label + at, values[v].data, take);
-      at += take;
-    }
-    store_text(k.label, label, at);
-    store_relaxed(k.window_start, window_start);
-    store_release(k.identity, identity);
-    *index_out = i;
-    return &k;
-  }
-  return nullptr;
+// Whether the call can never pass the cell. A global cell's capacity is
+// this host's share, which grows: the call is too large only for the limit.
+inline bool too_large(const CellPlan& c) {
+  if (c.debit <= c.capacity) return false;
+  if (!(c.flags & kFlagGlobal)) return true;
+  return c.kind != kKindRate && c.debit > c.limit_def->budget;
 }
 
 // One load: would debiting `debit` at `value` exceed the cell? Sets the
 // retry delay when it would.
 inline bool cell_admits(const CellPlan& c, Word value, Word now, Word* next, Word* retry_after) {
-  if (c.debit > c.capacity) {  // can never pass
-    *retry_after = 0;
+  if (c.debit > c.capacity) {
+    *retry_after = too_large(c) ? 0 : c.window_end_ns;
     return false;
   }
   if (c.kind == kKindRate) {
@@ -384,8 +349,44 @@ inline bool cell_admits(const CellPlan& c, Word value, Word now, Word* next, Wor
   return true;
 }
 
+// What a global limit's cell does in this decision.
+enum class GlobalTerms { kCheck, kSkip, kStoreDown };
+
+// Puts the terms the central store granted this host into a global cell's
+// plan: a budget admits up to the key's ceiling, a rate runs at the host's
+// share (an even share until the store has sent one). While the store is
+// down the limit's on_store_down decides: fail_closed rejects, fail_open
+// admits (a budget still counts its usage, a rate is not checked), and
+// local_share keeps spending the ceiling and runs rates at an even share.
+inline GlobalTerms global_terms(const SegmentHeader& h, CellPlan& c, Word units, Word coarse_now) {
+  const bool up = coarse_now < load_relaxed(h.store_up_until_ns);
+  if (!up && !(c.flags & (kFlagStoreDownLocalShare | kFlagStoreDownFailOpen))) {
+    return GlobalTerms::kStoreDown;
+  }
+  const bool open = !up && (c.flags & kFlagStoreDownFailOpen);
+  const Word next_sync = load_relaxed(h.store_sync_interval_ns);
+  if (c.kind != kKindRate) {
+    c.capacity = open ? ~Word{0} : load_relaxed(c.key->ceiling);
+    if (c.capacity < c.limit_def->budget) c.window_end_ns = std::min(c.window_end_ns, next_sync);
+    return GlobalTerms::kCheck;
+  }
+  c.window_end_ns = next_sync;  // the retry hint when the share, not the rate, is what rejects
+  if (open) return GlobalTerms::kSkip;
+  const Word share_emission = up ? load_relaxed(c.key->host_emission_ns) : 0;
+  if (share_emission != 0) {
+    c.emission_ns = share_emission;
+    c.capacity = load_relaxed(c.key->host_capacity_ns);
+  } else {
+    const Word hosts = std::max<Word>(load_relaxed(h.store_hosts), 1);
+    c.emission_ns = c.emission_ns * hosts;
+    c.capacity = std::max(c.capacity, c.emission_ns);  // burst / hosts, at least one unit
+  }
+  if (__builtin_mul_overflow(units, c.emission_ns, &c.debit)) c.debit = ~Word{0};
+  return GlobalTerms::kCheck;
+}
+
 Reason reject_reason(const CellPlan& c) {
-  if (c.debit > c.capacity) return Reason::kRequestTooLarge;
+  if (too_large(c)) return Reason::kRequestTooLarge;
   return c.kind == kKindRate ? Reason::kRateLimited : Reason::kBudgetExhausted;
 }
 
@@ -524,8 +525,10 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
   // only need the second.
   Word now = 0;
   Word wall_s = 0;
+  Word coarse = 0;
   if (n_cells != 0) {
-    facts->wall_ns = coarse_monotonic_ns() + load_relaxed(s.seg.header().wall_offset_ns);
+    coarse = coarse_monotonic_ns();
+    facts->wall_ns = coarse + load_relaxed(s.seg.header().wall_offset_ns);
     wall_s = facts->wall_ns / 1'000'000'000ull;
   }
   Word kept = 0;
@@ -558,11 +561,20 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
     key_words[1] = c.window;
     for (Word t = 0; t < L.term_count; ++t) key_words[2 + t] = c.value_hash[t];
     const Word hash = hash_words(s.seed, key_words, 2 + static_cast<int>(L.term_count));
-    c.key =
-        find_or_insert(s.seg, hash, &c.key_index, L.identity, c.window, c.matched, L.term_count);
+    c.key = detail::find_or_insert(s.seg, hash, &c.key_index, L.identity, c.window, c.matched,
+                                   L.term_count);
     if (c.key == nullptr) {
       reject(Reason::kTableFull, c.limit, 0);
       return d;
+    }
+    if (c.flags & kFlagGlobal) {
+      const GlobalTerms g = global_terms(s.seg.header(), c, units, coarse);
+      if (g == GlobalTerms::kSkip) continue;  // dropped from the plan
+      if (g == GlobalTerms::kStoreDown) {
+        reject(Reason::kStoreUnavailable, c.limit,
+               load_relaxed(s.seg.header().store_sync_interval_ns));
+        return d;
+      }
     }
     Word next = 0, retry = 0;
     c.seen = load_relaxed(c.key->value);

@@ -212,6 +212,57 @@ void read_audit(const SegmentMap& seg, SegmentStatus& st) {
   st.audit_dir.assign(dir, load_text(seg.header().audit_dir, dir));
 }
 
+const char* store_health(Word state) {
+  switch (state) {
+    case kStoreUp:
+      return "up";
+    case kStoreDown:
+      return "down";
+  }
+  return "unknown";
+}
+
+// What the sync loop publishes in the header; per-limit figures only when
+// they refer to the policy clients decide with now.
+void read_store(const SegmentMap& seg, SegmentStatus& st) {
+  const SegmentHeader& h = seg.header();
+  char text[sizeof(SegmentHeader::store_where)];
+  st.store.assign(text, load_text(h.store_where, text));
+  if (st.store.empty()) return;
+  st.store_health = store_health(load_relaxed(h.store_state));
+  st.store_last_sync_unix_ns = load_relaxed(h.store_last_sync_unix_ns);
+  if (st.store_last_sync_unix_ns != 0) {
+    const Word now = realtime_ns();
+    st.store_last_sync_age_ms =
+        now > st.store_last_sync_unix_ns ? (now - st.store_last_sync_unix_ns) / 1'000'000ull : 0;
+  }
+  st.store_syncs = load_relaxed(h.store_syncs);
+  st.store_failures = load_relaxed(h.store_failures);
+  st.store_retry_pending = load_relaxed(h.store_pending) != 0;
+  st.store_sync_cpu_us = load_relaxed(h.store_sync_cpu_ns) / 1000;
+  st.store_cells = load_relaxed(h.store_cells);
+  st.store_hosts = load_relaxed(h.store_hosts);
+  st.store_last_error.assign(text, load_text(h.store_last_error, text));
+  Result<std::unique_ptr<CompiledPolicy>> policy = current_policy(seg);
+  if (!policy.ok()) return;
+  const CompiledPolicy& p = *policy.value();
+  const Word generation = load_acquire(h.store_limit_generation);
+  for (Word i = 0; i < p.limit_count && generation == p.generation; ++i) {
+    const CompiledLimit& l = p.limits[i];
+    if (l.kind != kKindBudget || !(l.flags & kFlagGlobal)) continue;
+    GlobalLimitRow row;
+    row.limit = text_of(l.name);
+    row.unit = unit_of(l.measure);
+    row.granted = load_relaxed(h.store_allotted[i]);
+    row.exposed = load_relaxed(h.store_exposed[i]);
+    row.used = load_relaxed(h.store_host_used[i]);
+    row.held = row.granted > row.used ? row.granted - row.used : 0;
+    row.global_remaining = load_relaxed(h.store_global_left[i]);
+    st.global_limits.push_back(row);
+  }
+  if (load_acquire(h.store_limit_generation) != generation) st.global_limits.clear();
+}
+
 Word wall_seconds(const SegmentHeader& h, Word now_ns) {
   const Word offset = load_relaxed(h.wall_offset_ns);
   return (offset != 0 ? now_ns + offset : realtime_ns()) / 1'000'000'000ull;
@@ -246,6 +297,7 @@ Result<SegmentStatus> read_status(const std::string& segment) {
   st.abandoned_total = load_relaxed(h.abandoned_total);
   st.segment_bytes = seg->size();
   read_audit(seg.value(), st);
+  read_store(seg.value(), st);
   return st;
 }
 

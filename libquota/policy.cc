@@ -82,7 +82,8 @@ using Keys = std::span<const std::string_view>;
 constexpr std::string_view kTopKeys[] = {"segment", "store", "models", "limits", "audit"};
 constexpr std::string_view kSegmentKeys[] = {"name", "max_keys", "max_reservations",
                                              "audit_ring_bytes", "group"};
-constexpr std::string_view kStoreKeys[] = {"kind", "path", "url", "host_id"};
+constexpr std::string_view kStoreKeys[] = {
+    "kind", "path", "url", "host_id", "sync_interval_ms", "lease_ms", "timeout_ms"};
 constexpr std::string_view kAuditKeys[] = {
     "dir",          "enabled",        "required",     "fsync_interval_ms",
     "rotate_bytes", "rotate_seconds", "retain_files", "retain_seconds"};
@@ -500,6 +501,12 @@ bool PolicyReader::read_store(const Entry& section, StoreSpec* store) {
                   quoted(store->url) + " is not a redis URL; write url: redis://host:6379");
       }
       url = &e;
+    } else if (e.key == "sync_interval_ms") {
+      ok = read_uint(e, field, 1, 3'600'000, "250", &store->sync_interval_ms);
+    } else if (e.key == "lease_ms") {
+      ok = read_uint(e, field, 1, 86'400'000, "5000", &store->lease_ms);
+    } else if (e.key == "timeout_ms") {
+      ok = read_uint(e, field, 1, 60'000, "500", &store->timeout_ms);
     } else {
       ok = read_string(e, field, &store->host_id, "host-a");
       if (ok && !is_plain_name(store->host_id, kMaxNameLength)) {
@@ -519,6 +526,12 @@ bool PolicyReader::read_store(const Entry& section, StoreSpec* store) {
     }
   } else if (url != nullptr) {
     return fail(url->line, "store.url", "is for kind: redis; remove it or set kind: redis");
+  }
+  if (store->lease_ms <= store->sync_interval_ms) {
+    return fail(section.line, "store.lease_ms",
+                "must be longer than sync_interval_ms (" + std::to_string(store->sync_interval_ms) +
+                    "), or leases run out between syncs; e.g. lease_ms: " +
+                    std::to_string(store->sync_interval_ms * 20));
   }
   return true;
 }
@@ -646,6 +659,8 @@ bool PolicyReader::read_limit(const YAML::Node& node, int line, const std::strin
   const Entry* measure = nullptr;
   const Entry* burst = nullptr;
   const Entry* timezone = nullptr;
+  const Entry* scope = nullptr;
+  const Entry* on_store_down = nullptr;
   for (const Entry& e : es) {
     const std::string field = path + "." + e.key;
     bool ok = true;
@@ -664,9 +679,11 @@ bool PolicyReader::read_limit(const YAML::Node& node, int line, const std::strin
     } else if (e.key == "shadow") {
       ok = read_bool(e, field, &limit->shadow);
     } else if (e.key == "scope") {
+      scope = &e;
       ok = read_choice(e, field, kScopes, &choice);
       limit->scope = static_cast<Scope>(choice);
     } else if (e.key == "on_store_down") {
+      on_store_down = &e;
       ok = read_choice(e, field, kOnStoreDown, &choice);
       limit->on_store_down = static_cast<OnStoreDown>(choice);
     } else if (e.key == "timezone") {
@@ -730,6 +747,15 @@ bool PolicyReader::read_limit(const YAML::Node& node, int line, const std::strin
   } else if (is_rate) {
     const std::uint64_t per_second = period_seconds(limit->period);
     limit->burst = std::max<std::uint64_t>(1, (limit->amount + per_second - 1) / per_second);
+  }
+  if (scope != nullptr && limit->scope == Scope::kGlobal &&
+      limit->kind == LimitKind::kModelAccess) {
+    return fail(scope->line, path + ".scope",
+                "model access is the same on every host and needs no store; remove scope: global");
+  }
+  if (on_store_down != nullptr && limit->scope != Scope::kGlobal) {
+    return fail(on_store_down->line, path + ".on_store_down",
+                "applies only to limits shared through the store; add scope: global or remove it");
   }
   if (timezone != nullptr) {
     const std::string field = path + ".timezone";

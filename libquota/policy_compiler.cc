@@ -14,6 +14,16 @@ namespace {
 
 using shm::Word;
 
+Word limit_flags(const LimitSpec& l) {
+  Word flags = l.shadow ? shm::kFlagShadow : 0;
+  if (l.scope == Scope::kGlobal) {
+    flags |= shm::kFlagGlobal;
+    if (l.on_store_down == OnStoreDown::kLocalShare) flags |= shm::kFlagStoreDownLocalShare;
+    if (l.on_store_down == OnStoreDown::kFailOpen) flags |= shm::kFlagStoreDownFailOpen;
+  }
+  return flags;
+}
+
 Word measure_word(Measure m) {
   switch (m) {
     case Measure::kRequests:
@@ -98,8 +108,7 @@ Status compile_policy(const Policy& policy, std::uint64_t seed, std::int64_t now
     shm::store_relaxed(c.identity, limit_identity(l));
     shm::store_relaxed(c.kind, kind_word(l.kind));
     shm::store_relaxed(c.measure, measure_word(l.measure));
-    shm::store_relaxed(c.flags, (l.shadow ? shm::kFlagShadow : 0) |
-                                    (l.scope == Scope::kGlobal ? shm::kFlagGlobal : 0));
+    shm::store_relaxed(c.flags, limit_flags(l));
     shm::store_relaxed(c.period_seconds, period_seconds(l.period));
     shm::store_relaxed(c.term_count, l.match.size());
     for (int t = 0; t < shm::kMaxMatchTerms; ++t) {

@@ -149,8 +149,14 @@ Result<SegmentMap> SegmentMap::reopen(const std::string& name, const SegmentSize
   return m;
 }
 
+std::uint64_t SegmentMap::random_seed() {
+  std::random_device rd;
+  const shm::Word seed = (static_cast<shm::Word>(rd()) << 32) ^ rd();
+  return seed == 0 ? 1 : seed;
+}
+
 Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSizes& sizes,
-                                      const std::string& group) {
+                                      const std::string& group, std::uint64_t hash_seed) {
   const Layout l = layout_for(sizes);
   SegmentMap m;
   m.name_ = name;
@@ -179,13 +185,11 @@ Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSize
     return open_error(name, e);
   }
   auto* h = static_cast<shm::SegmentHeader*>(m.mapping_->region.get_address());
-  std::random_device rd;
-  const shm::Word seed = (static_cast<shm::Word>(rd()) << 32) ^ rd();
   shm::store_relaxed(h->magic, shm::kMagic);
   shm::store_relaxed(h->layout_major, shm::kLayoutMajor);
   shm::store_relaxed(h->layout_minor, shm::kLayoutMinor);
   shm::store_relaxed(h->segment_size, l.total);
-  shm::store_relaxed(h->hash_seed, seed == 0 ? 1 : seed);
+  shm::store_relaxed(h->hash_seed, hash_seed == 0 ? random_seed() : hash_seed);
   shm::store_relaxed(h->created_unix, static_cast<shm::Word>(::time(nullptr)));
   shm::store_relaxed(h->max_keys, sizes.max_keys);
   write_region(h->policy[0], l.policy[0]);

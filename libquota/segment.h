@@ -29,9 +29,12 @@ class SegmentMap {
   // permission and cannot write a shared word by mistake.
   static Result<SegmentMap> attach(const std::string& name, Access access = Access::kReadWrite);
   // Sidecar: creates a new segment (fails if one exists). Mode 0660; when
-  // `group` is not empty the segment is given to that group.
+  // `group` is not empty the segment is given to that group. Keys are hashed
+  // with `hash_seed` (hosts sharing a store share it); 0 picks a random one.
   static Result<SegmentMap> create(const std::string& name, const SegmentSizes& sizes,
-                                   const std::string& group);
+                                   const std::string& group, std::uint64_t hash_seed = 0);
+  // A random, non-zero hash seed.
+  static std::uint64_t random_seed();
   // Sidecar: reopens an existing segment if it has this layout and sizes.
   static Result<SegmentMap> reopen(const std::string& name, const SegmentSizes& sizes);
   static bool exists(const std::string& name);

@@ -19,7 +19,7 @@
 namespace sluice::shm {
 
 inline constexpr Word kMagic = 0x3130454349554c53ULL;  // "SLUICE01" little-endian
-inline constexpr Word kLayoutMajor = 2;
+inline constexpr Word kLayoutMajor = 3;
 inline constexpr Word kLayoutMinor = 0;
 inline constexpr Word kReadyValue = 0x5245414459ULL;  // "READY"
 inline constexpr std::size_t kCacheLine = 64;
@@ -51,7 +51,10 @@ enum Measure : Word {
 };
 // CompiledLimit::flags
 inline constexpr Word kFlagShadow = 1;
-inline constexpr Word kFlagGlobal = 2;
+inline constexpr Word kFlagGlobal = 2;  // scope: global, served through the central store
+// What a global limit does while the store is down (neither bit: fail_closed).
+inline constexpr Word kFlagStoreDownLocalShare = 4;
+inline constexpr Word kFlagStoreDownFailOpen = 8;
 
 struct CompiledLimit {
   Word identity;  // stable cell identity: name, kind, measure, period, zone, match
@@ -110,12 +113,22 @@ static_assert(offsetof(CompiledPolicy, models) == 64);
 // cell, so contention on a hot key is one word; the cold line holds what the
 // key is, for display, written once after the claim (`identity` last, with
 // release). Decision counts live with each client (ClientSlot), not here.
+//
+// Global limits: the sidecar's sync loop writes what the central store
+// granted this host into the hot line, so a decision reads it with the value.
+// A global budget admits up to `ceiling` (units this host may reach in the
+// window; 0 until the store has granted any). A global rate runs at
+// `host_emission_ns` / `host_capacity_ns` (this host's share); while those
+// are 0, or the store is down under local_share, at an even share.
 
 struct KeySlot {
   // hot line
   Word hash;   // 0 = empty
   Word value;  // rate: GCRA theoretical arrival time (monotonic ns); budget: units used
-  Word reserved_hot[6];
+  Word ceiling;
+  Word host_emission_ns;
+  Word host_capacity_ns;
+  Word reserved_hot[3];
   // cold line
   Word identity;      // CompiledLimit::identity, 0 until the label is written
   Word window_start;  // budget window (unix seconds); 0 for rates
@@ -394,7 +407,13 @@ struct SegmentHeader {
   Word sidecar_start_time;
   Word heartbeat_ns;    // monotonic
   Word wall_offset_ns;  // CLOCK_REALTIME - CLOCK_MONOTONIC, refreshed with the heartbeat
-  Word reserved1[12];
+  // Central store, as global limits see it: up until this monotonic time
+  // (moved on by every successful sync), and how many hosts share the global
+  // rates (the even share's divisor; 0 counts as 1).
+  Word store_up_until_ns;
+  Word store_hosts;
+  Word store_sync_interval_ns;  // a global cell's retry hint: more may come at the next sync
+  Word reserved1[9];
   // line pair: policy
   Word policy_generation;  // 0 = none published yet
   Word reserved2[15];
@@ -412,13 +431,37 @@ struct SegmentHeader {
   Word limit_shadow_rejected_departed[kMaxLimits];
   // line pair: where the sidecar writes the audit trail (absolute path, text)
   Word audit_dir[kAuditDirWords];
+  // line pair: the central store, for `sluice status` (written by the sync loop)
+  Word store_kind;               // StoreKind
+  Word store_state;              // StoreState
+  Word store_last_sync_unix_ns;  // the last successful sync
+  Word store_last_failure_unix_ns;
+  Word store_syncs;
+  Word store_failures;
+  Word store_pending;           // pushes waiting to be retried
+  Word store_sync_cpu_ns;       // CPU time of the last sync
+  Word store_limit_generation;  // policy the per-limit figures below refer to
+  Word store_cells;             // cells in the last sync
+  Word reserved4[6];
+  Word store_where[kAuditDirWords];  // "sqlite:var/sluice.db", "redis://127.0.0.1:6379/0" (text)
+  Word store_last_error[kAuditDirWords];  // the last failure, one line (text)
+  // per global budget limit, summed over its keys in the current window (units)
+  Word store_allotted[kMaxLimits];     // granted to this host
+  Word store_exposed[kMaxLimits];      // of which clients may spend
+  Word store_host_used[kMaxLimits];    // used on this host
+  Word store_global_left[kMaxLimits];  // budget - used over all hosts
 };
 static_assert(offsetof(SegmentHeader, sidecar_pid) == 256);
 static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
-static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[3][kMaxLimits]) + kLinePair * 2);
-static_assert(sizeof(SegmentHeader) <= 4096);
+static_assert(offsetof(SegmentHeader, store_kind) == 640 + sizeof(Word[3][kMaxLimits]) + 256);
+static_assert(sizeof(SegmentHeader) ==
+              640 + sizeof(Word[7][kMaxLimits]) + 256 + 128 + 2 * kAuditDirWords * sizeof(Word));
 
-inline constexpr std::size_t kHeaderBytes = 4096;  // header region, page-aligned
+enum StoreKind : Word { kStoreNone = 0, kStoreSqlite = 1, kStoreRedis = 2 };
+enum StoreState : Word { kStoreUnknown = 0, kStoreUp = 1, kStoreDown = 2 };
+
+inline constexpr std::size_t kHeaderBytes = 8192;  // header region, page-aligned
+static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 
 }  // namespace sluice::shm

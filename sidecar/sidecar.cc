@@ -50,6 +50,32 @@ Result<int> take_lock(const std::string& segment) {
   return fd;
 }
 
+// The hash seed a new segment gets: the store's, so that hosts sharing it
+// hash keys alike; a random one when there is no store.
+Result<std::uint64_t> seed_for_new_segment(Store* store) {
+  if (store == nullptr) return SegmentMap::random_seed();
+  Result<std::uint64_t> seed = store->hash_seed(SegmentMap::random_seed());
+  if (!seed.ok()) {
+    return Status(ErrorCode::kIo, "cannot read the shared hash seed from the store (" +
+                                      seed.status().message() +
+                                      "); a new segment needs it: start the store and retry");
+  }
+  return seed;
+}
+
+// A reopened segment must hash like the store's other hosts. A store that
+// does not answer now is checked by nothing: its cells are matched by hash.
+Status check_seed(const SegmentMap& seg, Store* store, const std::string& name) {
+  if (store == nullptr) return Status::Ok();
+  const std::uint64_t mine = shm::load_relaxed(seg.header().hash_seed);
+  Result<std::uint64_t> seed = store->hash_seed(mine);
+  if (!seed.ok() || seed.value() == mine) return Status::Ok();
+  return Status(ErrorCode::kIncompatible,
+                "segment '" + name + "' hashes keys with another seed than the store at " +
+                    store->where() + "; stop its clients and remove /dev/shm/" + name +
+                    " so sluiced creates it afresh with the store's seed");
+}
+
 void publish_clock(shm::SegmentHeader& h) {
   const std::uint64_t mono = monotonic_ns();
   const std::uint64_t wall = realtime_ns();
@@ -67,12 +93,14 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       reopened_(o.reopened_),
       reclaimed_(o.reclaimed_),
       log_(std::move(o.log_)),
-      audit_(std::move(o.audit_)) {
+      audit_(std::move(o.audit_)),
+      sync_(std::move(o.sync_)) {
   o.lock_fd_ = -1;
 }
 
 Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
   if (this != &o) {
+    sync_.reset();
     audit_.reset();
     if (lock_fd_ >= 0) ::close(lock_fd_);
     policy_path_ = std::move(o.policy_path_);
@@ -83,12 +111,14 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     reclaimed_ = o.reclaimed_;
     log_ = std::move(o.log_);
     audit_ = std::move(o.audit_);
+    sync_ = std::move(o.sync_);
     o.lock_fd_ = -1;
   }
   return *this;
 }
 
 Sidecar::~Sidecar() {
+  sync_.reset();   // a last push before the segment goes
   audit_.reset();  // drains and closes before the segment goes
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -106,6 +136,12 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   if (!lock.ok()) return lock.status();
   s.lock_fd_ = lock.value();
 
+  std::unique_ptr<Store> store;
+  if (options.sync != SidecarOptions::Sync::kOff) {
+    Result<std::unique_ptr<Store>> opened = open_store(s.policy_.store);
+    if (!opened.ok()) return opened.status();
+    store = std::move(opened.value());
+  }
   const SegmentSizes sizes = sizes_of(s.policy_);
   if (SegmentMap::exists(name)) {
     Result<SegmentMap> old = SegmentMap::reopen(name, sizes);
@@ -119,10 +155,23 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
       return old.status();
     }
   }
-  if (!s.reopened_) {
-    Result<SegmentMap> fresh = SegmentMap::create(name, sizes, s.policy_.segment.group);
+  if (s.reopened_) {
+    if (Status seed = check_seed(*s.seg_, store.get(), name); !seed.ok()) return seed;
+  } else {
+    Result<std::uint64_t> seed = seed_for_new_segment(store.get());
+    if (!seed.ok()) return seed.status();
+    Result<SegmentMap> fresh =
+        SegmentMap::create(name, sizes, s.policy_.segment.group, seed.value());
     if (!fresh.ok()) return fresh.status();
     s.seg_ = std::make_unique<SegmentMap>(std::move(fresh.value()));
+  }
+  // Before the policy is published: a fresh segment gets the store's record
+  // of this host's current windows before any client can decide.
+  if (store) {
+    Result<std::unique_ptr<StoreSync>> sync =
+        StoreSync::open(*s.seg_, s.policy_.store, std::move(store), s.log_, !s.reopened_);
+    if (!sync.ok()) return sync.status();
+    s.sync_ = std::move(sync.value());
   }
   if (options.audit != SidecarOptions::Audit::kOff) {
     Result<std::unique_ptr<AuditPipeline>> audit =
@@ -139,6 +188,10 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
   shm::store_release(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
   s.tick();
+  if (s.sync_) {
+    (void)s.sync_->sync_once();  // leases before the first interval has passed
+    if (options.sync == SidecarOptions::Sync::kThread) s.sync_->start();
+  }
   return s;
 }
 
@@ -186,6 +239,15 @@ Status Sidecar::reload() {
                       ": the audit files' settings (dir, fsync, rotation, retention) changed; a "
                       "running sluiced keeps its audit files: restart it to apply them");
   }
+  const StoreSpec &had = policy_.store, &wants = next->store;
+  if (wants.kind != had.kind || wants.path != had.path || wants.url != had.url ||
+      wants.host_id != had.host_id || wants.sync_interval_ms != had.sync_interval_ms ||
+      wants.lease_ms != had.lease_ms || wants.timeout_ms != had.timeout_ms) {
+    return Status(ErrorCode::kInvalidArgument,
+                  policy_path_ +
+                      ": the store settings changed; a running sluiced keeps its store: restart it "
+                      "to apply them");
+  }
   Policy previous = std::move(policy_);
   policy_ = std::move(next.value());
   if (Status s = publish(); !s.ok()) {
@@ -196,6 +258,7 @@ Status Sidecar::reload() {
 }
 
 void Sidecar::stop() {
+  if (sync_) sync_->stop();
   if (audit_) {
     if (Status s = audit_->stop(); !s.ok()) log_("audit files not closed cleanly: " + s.message());
   }

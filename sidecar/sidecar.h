@@ -15,6 +15,7 @@
 #include "segment.h"
 #include "sluice/policy.h"
 #include "sluice/status.h"
+#include "store_sync.h"
 
 namespace sluice {
 
@@ -25,6 +26,12 @@ struct SidecarOptions {
     kOff,     // nothing drains the ring (tests of other things)
   };
   Audit audit = Audit::kThread;
+  enum class Sync {
+    kThread,  // a thread syncs with the central store every store.sync_interval_ms
+    kManual,  // the store is opened and restored from; store_sync()->sync_once() syncs (tests)
+    kOff,     // no store: local limits only, nothing restored (tests of other things)
+  };
+  Sync sync = Sync::kThread;
   std::function<void(const std::string&)> log = [](const std::string&) {};
 };
 
@@ -48,6 +55,8 @@ class Sidecar {
   void stop();
   // The audit drain; nullptr with SidecarOptions::Audit::kOff.
   AuditPipeline* audit() const { return audit_.get(); }
+  // The sync with the central store; nullptr with SidecarOptions::Sync::kOff.
+  StoreSync* store_sync() const { return sync_.get(); }
 
   const SegmentMap& segment() const { return *seg_; }
   const Policy& policy() const { return policy_; }
@@ -66,6 +75,7 @@ class Sidecar {
   ReclaimStats reclaimed_;
   std::function<void(const std::string&)> log_;
   std::unique_ptr<AuditPipeline> audit_;
+  std::unique_ptr<StoreSync> sync_;
 };
 
 // The lock file that makes one sidecar per segment.

@@ -28,23 +28,45 @@ inline std::string test_audit_dir(const std::string& segment) {
   return "/tmp/" + segment + "-audit";
 }
 
+// Where a test segment's store database goes unless its policy says otherwise.
+inline std::string test_store_path(const std::string& segment) {
+  return "/tmp/" + segment + "-store.db";
+}
+
+// Removes a test store database and SQLite's files beside it.
+inline void remove_test_store(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::remove((path + suffix).c_str());
+  }
+}
+
 // Writes `yaml_body` (limits, models, ...) under a segment block naming
-// `segment`, with an audit block for test_audit_dir() if the body has none.
+// `segment`, with an audit block for test_audit_dir() and a store block for
+// test_store_path() if the body has none.
 inline std::string write_policy(const std::string& segment, const std::string& yaml_body,
                                 const std::string& segment_extra = "") {
   std::string path = "/tmp/" + segment + ".yaml";
   std::ofstream out(path);
   out << "segment:\n  name: " << segment << "\n" << segment_extra << yaml_body;
-  if (yaml_body.find("\naudit:") == std::string::npos) {
+  auto has = [&](const std::string& section) {
+    return yaml_body.rfind(section + ":", 0) == 0 ||
+           yaml_body.find("\n" + section + ":") != std::string::npos;
+  };
+  if (!has("audit")) {
     out << "\naudit:\n  dir: " << test_audit_dir(segment) << "\n";
+  }
+  if (!has("store")) {
+    out << "\nstore:\n  path: " << test_store_path(segment) << "\n";
   }
   return path;
 }
 
-// The sidecar runs without an audit drain unless `options` asks for one.
+// The sidecar runs without an audit drain or a store unless `options` asks
+// for them.
 inline SidecarOptions no_audit() {
   SidecarOptions o;
   o.audit = SidecarOptions::Audit::kOff;
+  o.sync = SidecarOptions::Sync::kOff;
   return o;
 }
 
@@ -63,6 +85,7 @@ class SidecarHarness {
     std::remove(sidecar_lock_path(segment_).c_str());
     std::remove(path_.c_str());
     std::filesystem::remove_all(test_audit_dir(segment_));
+    remove_test_store(test_store_path(segment_));
   }
 
   void start() {

@@ -85,6 +85,7 @@ class Sluiced : public ::testing::Test {
     std::remove(sidecar_lock_path(segment_).c_str());
     std::remove(policy_.c_str());
     std::filesystem::remove_all(testing::test_audit_dir(segment_));
+    testing::remove_test_store(testing::test_store_path(segment_));
     for (const std::string& f : outputs_) std::remove(f.c_str());
   }
   Spawned spawn(const std::vector<std::string>& args) {

@@ -44,6 +44,40 @@ std::string fsync_age_text(const SegmentStatus& s) {
   return std::to_string(s.audit_last_fsync_age_ms) + " ms ago";
 }
 
+json amount_json(const std::string& unit, std::uint64_t v) {
+  return unit == "usd" ? json(usd(v)) : json(v);
+}
+
+std::string amount_text(const std::string& unit, std::uint64_t v) {
+  return unit == "usd" ? format_usd_fixed(v) : std::to_string(v);
+}
+
+json store_json(const SegmentStatus& s) {
+  if (s.store.empty()) return nullptr;
+  json limits = json::array();
+  for (const GlobalLimitRow& r : s.global_limits) {
+    limits.push_back({{"limit", r.limit},
+                      {"unit", r.unit},
+                      {"held", amount_json(r.unit, r.held)},
+                      {"granted", amount_json(r.unit, r.granted)},
+                      {"exposed", amount_json(r.unit, r.exposed)},
+                      {"used", amount_json(r.unit, r.used)},
+                      {"global_remaining", amount_json(r.unit, r.global_remaining)}});
+  }
+  return {{"where", s.store},
+          {"health", s.store_health},
+          {"last_sync_age_ms",
+           s.store_last_sync_unix_ns == 0 ? json(nullptr) : json(s.store_last_sync_age_ms)},
+          {"syncs", s.store_syncs},
+          {"failures", s.store_failures},
+          {"retry_pending", s.store_retry_pending},
+          {"last_sync_cpu_us", s.store_sync_cpu_us},
+          {"cells", s.store_cells},
+          {"hosts", s.store_hosts},
+          {"last_error", s.store_last_error.empty() ? json(nullptr) : json(s.store_last_error)},
+          {"global_limits", limits}};
+}
+
 json status_json(const SegmentStatus& s) {
   return {{"segment", s.segment},
           {"sidecar_alive", s.sidecar_alive},
@@ -72,7 +106,35 @@ json status_json(const SegmentStatus& s) {
           {"audit_ring_capacity_bytes", s.audit_ring_capacity_bytes},
           {"audit_bytes_on_disk", s.audit_bytes_on_disk},
           {"audit_last_fsync_age_ms",
-           s.audit_last_fsync_unix_ns == 0 ? json(nullptr) : json(s.audit_last_fsync_age_ms)}};
+           s.audit_last_fsync_unix_ns == 0 ? json(nullptr) : json(s.audit_last_fsync_age_ms)},
+          {"store", store_json(s)}};
+}
+
+void print_store(const SegmentStatus& s) {
+  auto n = [](std::uint64_t v) { return std::to_string(v); };
+  if (s.store.empty()) {
+    print_fields({{"store", "(none)"}});
+    return;
+  }
+  print_fields(
+      {{"store", s.store},
+       {"store_health", s.store_health},
+       {"store_last_sync",
+        s.store_last_sync_unix_ns == 0 ? "never" : n(s.store_last_sync_age_ms) + " ms ago"},
+       {"store_syncs", n(s.store_syncs)},
+       {"store_failures", n(s.store_failures)},
+       {"store_retry_pending", s.store_retry_pending ? "true" : "false"},
+       {"store_last_sync_cpu", n(s.store_sync_cpu_us) + " us"},
+       {"store_cells", n(s.store_cells)},
+       {"store_hosts", n(s.store_hosts)},
+       {"store_last_error", s.store_last_error.empty() ? "(none)" : s.store_last_error}});
+  for (const GlobalLimitRow& r : s.global_limits) {
+    print_fields(
+        {{"global " + r.limit, "held " + amount_text(r.unit, r.held) + ", granted " +
+                                   amount_text(r.unit, r.granted) + ", used " +
+                                   amount_text(r.unit, r.used) + ", global remaining " +
+                                   amount_text(r.unit, r.global_remaining) + " " + r.unit}});
+  }
 }
 
 void print_status(const SegmentStatus& s) {
@@ -104,6 +166,7 @@ void print_status(const SegmentStatus& s) {
                                               n(s.audit_ring_capacity_bytes) + ")"},
                 {"audit_bytes_on_disk", n(s.audit_bytes_on_disk)},
                 {"audit_last_fsync", fsync_age_text(s)}});
+  print_store(s);
 }
 
 int run_status(const Globals& g, bool as_json) {
@@ -120,13 +183,9 @@ int run_status(const Globals& g, bool as_json) {
 // ---------------------------------------------------------------------------
 // keys
 
-bool is_usd(const KeyRow& r) { return r.unit == "usd"; }
+json amount_json(const KeyRow& r, std::uint64_t v) { return amount_json(r.unit, v); }
 
-json amount_json(const KeyRow& r, std::uint64_t v) { return is_usd(r) ? json(usd(v)) : json(v); }
-
-std::string amount_text(const KeyRow& r, std::uint64_t v) {
-  return is_usd(r) ? format_usd_fixed(v) : std::to_string(v);
-}
+std::string amount_text(const KeyRow& r, std::uint64_t v) { return amount_text(r.unit, v); }
 
 json key_json(const KeyRow& r) {
   return {{"limit", r.limit},

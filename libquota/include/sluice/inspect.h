@@ -19,6 +19,18 @@
 
 namespace sluice {
 
+// A global budget limit on this host, summed over its keys in the current
+// window, as the store last answered (units of `unit`; usd in nano-dollars).
+struct GlobalLimitRow {
+  std::string limit;
+  std::string unit;
+  std::uint64_t granted = 0;           // allotted to this host by the store
+  std::uint64_t exposed = 0;           // of which this host's clients may spend
+  std::uint64_t used = 0;              // spent on this host
+  std::uint64_t held = 0;              // granted - used: the lease this host holds unspent
+  std::uint64_t global_remaining = 0;  // budget - used over every host
+};
+
 struct SegmentStatus {
   std::string segment;
   // A sidecar pid is set, its heartbeat is under 2 s old and the process is alive.
@@ -50,6 +62,20 @@ struct SegmentStatus {
   std::uint64_t audit_bytes_on_disk = 0;
   std::uint64_t audit_last_fsync_unix_ns = 0;  // 0 = none yet
   std::uint64_t audit_last_fsync_age_ms = 0;   // meaningful when audit_last_fsync_unix_ns != 0
+
+  // The central store, as the sidecar's sync loop publishes it.
+  std::string store;         // "sqlite:var/sluice.db", "redis://host:port/db"; empty: none
+  std::string store_health;  // up | down | unknown (no sync yet)
+  std::uint64_t store_last_sync_unix_ns = 0;  // 0 = none yet
+  std::uint64_t store_last_sync_age_ms = 0;
+  std::uint64_t store_syncs = 0;
+  std::uint64_t store_failures = 0;
+  bool store_retry_pending = false;     // a failed push waits to be sent again
+  std::uint64_t store_sync_cpu_us = 0;  // CPU time of the last sync
+  std::uint64_t store_cells = 0;        // cells in the last sync
+  std::uint64_t store_hosts = 0;        // hosts sharing the global rates
+  std::string store_last_error;
+  std::vector<GlobalLimitRow> global_limits;
 };
 
 // One live cell: a key of a limit in the current policy.

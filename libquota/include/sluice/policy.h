@@ -67,8 +67,11 @@ struct SegmentSpec {
 struct StoreSpec {
   std::string kind = "sqlite";  // sqlite | redis
   std::string path = "var/sluice.db";
-  std::string url;      // redis
-  std::string host_id;  // redis
+  std::string url;                       // redis: redis://host:port[/db]
+  std::string host_id = "host-a";        // names this host in the store
+  std::uint64_t sync_interval_ms = 250;  // push usage and refresh leases this often
+  std::uint64_t lease_ms = 5000;         // a host's unexposed allotment returns after this
+  std::uint64_t timeout_ms = 500;        // every connect and command of a network store
 };
 
 struct AuditSpec {

@@ -64,6 +64,7 @@ enum class Reason : std::uint8_t {
   kPolicyStale,      // budget windows ran out: the sidecar stopped refreshing them
   kInvalidArgument,
   kAuditUnavailable,  // audit is required and the audit ring is full
+  kStoreUnavailable,  // a global limit with on_store_down: fail_closed, and the store is down
 };
 // The stable snake_case name ("rate_limited", "budget_exhausted", ...).
 const char* to_string(Reason r);
