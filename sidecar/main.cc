@@ -103,6 +103,8 @@ int run(int argc, char** argv) {
     return 2;
   }
 
+  // A store whose server hung up must see EPIPE, not kill the daemon.
+  ::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&signals, s);

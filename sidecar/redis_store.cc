@@ -431,11 +431,15 @@ class RedisStore final : public Store {
   }
 
   Result<std::vector<CellState>> push(const Push& push) override {
-    if (push.cells.empty()) return std::vector<CellState>();
     if (Status s = check(push); !s.ok()) return s;
     SigpipeBlocked quiet;
     // Connect first: the script shas are known once connected.
     if (Status s = connect(); !s.ok()) return s;
+    if (push.cells.empty()) {  // nothing to push, but the sync still says whether redis answers
+      Result<std::vector<Reply>> pong = run({Command{"PING"}});
+      if (!pong.ok()) return pong.status();
+      return std::vector<CellState>();
+    }
     std::vector<Command> commands;
     std::vector<std::size_t> script_reply(push.cells.size());
     for (std::size_t i = 0; i < push.cells.size(); ++i) {

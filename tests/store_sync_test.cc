@@ -6,7 +6,9 @@
 
 #include <string>
 
+#include "clock.h"
 #include "lease_sizing.h"
+#include "segment_layout.h"
 #include "sidecar.h"
 #include "sluice/inspect.h"
 #include "sluice/quota.h"
@@ -125,6 +127,40 @@ TEST(StoreSync, AGlobalBudgetWaitsForItsFirstLeaseWithARetryHint) {
   admitted = 0;
   while ((d = spend_one(c, "pricing")).admitted) ++admitted;
   EXPECT_EQ(admitted, 10) << "demand used the whole headroom: it doubles";
+  testing::remove_test_store(db);
+}
+
+// The rate share the store gave the host's one key of `limit`, in units per second.
+double share_per_second(const SegmentMap& seg) {
+  for (std::uint64_t i = 0; i < seg.key_capacity(); ++i) {
+    const shm::KeySlot& k = seg.keys()[i];
+    if (shm::load_relaxed(k.hash) == 0) continue;
+    const shm::Word emission = shm::load_relaxed(k.host_emission_ns);
+    return emission == 0 ? 0 : 1e9 / static_cast<double>(emission);
+  }
+  return -1;
+}
+
+TEST(StoreSync, AGlobalRateIsSharedByDemandWithAFloorForTheIdleHost) {
+  const std::string db = "/tmp/" + testing::unique_segment("rate-share") + ".db";
+  const std::string limits =
+      "limits:\n  - name: shared-rps\n    match: { team: pricing }\n"
+      "    requests_per_second: 100\n    burst_requests: 10\n    scope: global\n";
+  SidecarHarness a("rate-a", store_block(db, "host-a") + kModels + limits, "", manual_sync());
+  SidecarHarness b("rate-b", store_block(db, "host-b") + kModels + limits, "", manual_sync());
+  Client ca = a.attach(), cb = b.attach();
+  ASSERT_TRUE(spend_one(cb, "pricing").admitted) << "before any share: an even share";
+  // a calls as fast as it can between syncs; b is idle.
+  for (int round = 0; round < 6; ++round) {
+    const std::uint64_t until = monotonic_ns() + 60'000'000;
+    while (monotonic_ns() < until) spend_one(ca, "pricing");
+    ASSERT_TRUE(a.sidecar().store_sync()->sync_once().ok());
+    ASSERT_TRUE(b.sidecar().store_sync()->sync_once().ok());
+  }
+  // Two hosts: floor 100 / 8 = 12 each, the pool of 76 by demand, all a's.
+  EXPECT_NEAR(share_per_second(a.seg()), 88, 1);
+  EXPECT_NEAR(share_per_second(b.seg()), 12, 1);
+  EXPECT_EQ(shm::load_relaxed(a.seg().header().store_hosts), 2u);
   testing::remove_test_store(db);
 }
 
