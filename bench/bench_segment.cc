@@ -98,6 +98,7 @@ std::unique_ptr<BenchSegment> BenchSegment::start(const std::string& tag, std::u
   remember("/dev/shm/" + name, sidecar_lock_path(name), policy_path);
   SidecarOptions options;
   if (audit == BenchAudit::kManual) options.audit = SidecarOptions::Audit::kManual;
+  options.sync = SidecarOptions::Sync::kOff;  // the engine figures need no store
   Result<Sidecar> sidecar = Sidecar::start(policy_path, options);
   if (!sidecar.ok()) {
     *error = sidecar.status().message();

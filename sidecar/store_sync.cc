@@ -24,7 +24,14 @@ struct StoreSync::Tracked {
   Word queued = 0;
   Word last_value = 0;  // budgets: units; rates: arrival time
   Word last_now = 0;    // rates: monotonic ns of last_value
-  Word headroom = 0;    // global budgets
+  // Global budgets: the ask, and the store's last answer.
+  Word headroom = 0;
+  Word renewed_ns = 0;  // monotonic: the store last answered for this cell
+  Word allotted = 0;
+  Word exposed = 0;
+  Word global_left = 0;
+  Word limit = 0;       // in the policy of `generation`
+  Word generation = 0;  // 0: not a global budget cell of a current window
 };
 
 namespace {
@@ -180,8 +187,6 @@ StoreSync::Outgoing StoreSync::build_push(bool releasing) {
     CellUpdate u;
     u.cell.hash = hash;
     u.cell.limit_identity = identity;
-    u.cell.limit_name = text_of(L.name);
-    u.cell.label = text_of(k.label);
     if (L.kind == shm::kKindRate) {
       const Word own = shm::load_relaxed(k.host_emission_ns);
       const Word emission = own != 0 ? own : L.emission_ns * hosts;
@@ -199,20 +204,30 @@ StoreSync::Outgoing StoreSync::build_push(bool releasing) {
       u.cell.window_end = window_end(L, start);
       u.used_delta = static_cast<std::int64_t>(value - t.queued);
       u.kind = global ? CellKind::kGlobalBudget : CellKind::kLocalBudget;
+      u.budget = L.budget;
+      t.generation = global && current ? out.generation : 0;
+      t.limit = static_cast<Word>(li);
+      // A cell goes when it has usage to push. A global cell of the current
+      // window also goes when it wants more exposed than its clients have,
+      // or when its lease is a third of the way to running out; an idle one
+      // costs nothing in between.
+      bool send = u.used_delta != 0;
       if (global && current && !releasing) {
         const Word spent = value > t.last_value ? value - t.last_value : 0;
         const BudgetAsk ask = size_budget_ask(value, spent, t.headroom, L.budget);
-        t.headroom = ask.headroom;
         u.want_exposed = ask.want_exposed;
         u.want_allotted = ask.want_allotted;
+        send = send || ask.want_exposed > shm::load_relaxed(k.ceiling) ||
+               now - t.renewed_ns >= spec_.lease_ms * 1'000'000ull / 3;
+        if (send) t.headroom = ask.headroom;
       }
-      u.budget = L.budget;
-      // A global cell of the current window goes every time (it renews the
-      // lease); any other only when it has usage to push.
-      if (u.used_delta == 0 && !(global && current)) continue;
+      send = send || (global && current && releasing);
+      if (!send) continue;
       t.queued = value;
       t.last_value = value;
     }
+    u.cell.limit_name = text_of(L.name);
+    u.cell.label = text_of(k.label);
     push.cells.push_back(std::move(u));
     out.slots.push_back(
         {i, hash, static_cast<Word>(li), L.period_seconds * 1'000'000'000ull, L.burst});
@@ -223,9 +238,8 @@ StoreSync::Outgoing StoreSync::build_push(bool releasing) {
 void StoreSync::apply(const Outgoing& out, const std::vector<CellState>& states) {
   const Push& push = out.push;
   shm::SegmentHeader& h = seg_.header();
-  Word allotted[shm::kMaxLimits] = {}, exposed[shm::kMaxLimits] = {}, used[shm::kMaxLimits] = {},
-       left[shm::kMaxLimits] = {};
   Word hosts = 0;
+  const Word now = monotonic_ns();
   const std::size_t n = std::min({push.cells.size(), states.size(), out.slots.size()});
   for (std::size_t c = 0; c < n; ++c) {
     const CellUpdate& u = push.cells[c];
@@ -237,13 +251,12 @@ void StoreSync::apply(const Outgoing& out, const std::vector<CellState>& states)
       if (s.host_exposed > shm::load_relaxed(k.ceiling)) {
         shm::store_relaxed(k.ceiling, s.host_exposed);
       }
-      if (u.want_exposed != 0 && ref.limit < shm::kMaxLimits) {
-        allotted[ref.limit] += s.host_allotted;
-        exposed[ref.limit] += s.host_exposed;
-        used[ref.limit] += shm::load_relaxed(k.value);
-        const std::int64_t g = s.global_used < 0 ? 0 : s.global_used;
-        left[ref.limit] += u.budget > static_cast<Word>(g) ? u.budget - static_cast<Word>(g) : 0;
-      }
+      Tracked& t = cells_[ref.index];
+      t.renewed_ns = now;
+      t.allotted = s.host_allotted;
+      t.exposed = s.host_exposed;
+      const Word g = s.global_used < 0 ? 0 : static_cast<Word>(s.global_used);
+      t.global_left = u.budget > g ? u.budget - g : 0;
     } else if (u.kind == CellKind::kGlobalRate) {
       const ShareTerms terms = share_terms(s.host_share, ref.period_ns, u.rate, ref.burst);
       shm::store_relaxed(k.host_emission_ns, terms.emission_ns);
@@ -252,6 +265,26 @@ void StoreSync::apply(const Outgoing& out, const std::vector<CellState>& states)
     }
   }
   if (hosts != 0) shm::store_relaxed(h.store_hosts, hosts);
+  publish_limits(out.generation);
+  shm::store_relaxed(h.store_cells, n);
+}
+
+// Per global budget limit, the sums `sluice status` shows, over the cells of
+// current windows, pushed this time or not.
+void StoreSync::publish_limits(std::uint64_t generation) {
+  if (generation == 0) return;
+  shm::SegmentHeader& h = seg_.header();
+  Word allotted[shm::kMaxLimits] = {}, exposed[shm::kMaxLimits] = {}, used[shm::kMaxLimits] = {},
+       left[shm::kMaxLimits] = {};
+  for (const auto& [index, t] : cells_) {
+    if (t.generation != generation || t.limit >= shm::kMaxLimits) continue;
+    const shm::KeySlot& k = seg_.keys()[index];
+    if (shm::load_relaxed(k.hash) != t.hash) continue;
+    allotted[t.limit] += t.allotted;
+    exposed[t.limit] += t.exposed;
+    used[t.limit] += shm::load_relaxed(k.value);
+    left[t.limit] += t.global_left;
+  }
   shm::store_relaxed(h.store_limit_generation, 0);  // readers: figures are moving
   for (int l = 0; l < shm::kMaxLimits; ++l) {
     shm::store_relaxed(h.store_allotted[l], allotted[l]);
@@ -259,8 +292,7 @@ void StoreSync::apply(const Outgoing& out, const std::vector<CellState>& states)
     shm::store_relaxed(h.store_host_used[l], used[l]);
     shm::store_relaxed(h.store_global_left[l], left[l]);
   }
-  shm::store_relaxed(h.store_cells, n);
-  shm::store_release(h.store_limit_generation, out.generation);
+  shm::store_release(h.store_limit_generation, generation);
 }
 
 void StoreSync::publish_status(const Status& result, std::uint64_t cpu_ns) {

@@ -84,6 +84,7 @@ class StoreSync {
   Outgoing build_push(bool releasing);
   Status send();  // pending_ to the store; on success its answers are applied
   void apply(const Outgoing& out, const std::vector<CellState>& states);
+  void publish_limits(std::uint64_t generation);
   void publish_status(const Status& result, std::uint64_t cpu_ns);
   Status sync(bool releasing);
 

@@ -62,16 +62,7 @@ class CliTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (sidecar_ > 0) {
-      ::kill(sidecar_, SIGTERM);
-      int status = 0;
-      const bool gone = eventually([&] { return ::waitpid(sidecar_, &status, WNOHANG) != 0; },
-                                   std::chrono::seconds(5));
-      if (!gone) {
-        ::kill(sidecar_, SIGKILL);
-        ::waitpid(sidecar_, &status, 0);
-      }
-    }
+    stop_sidecar();
     ::unlink(("/dev/shm/" + segment_).c_str());
     ::unlink(("/dev/shm/" + segment_ + ".sluiced.lock").c_str());
     std::error_code ec;
@@ -87,6 +78,20 @@ class CliTest : public ::testing::Test {
     text.replace(text.find(path), path.size(), "path: " + (dir_ / "sluice.db").string());
     text += "audit:\n  dir: " + (dir_ / "audit").string() + "\n";
     std::ofstream(policy_) << text;
+  }
+
+  // SIGTERM (SIGKILL if it takes more than 5 s).
+  void stop_sidecar() {
+    if (sidecar_ <= 0) return;
+    ::kill(sidecar_, SIGTERM);
+    int status = 0;
+    const bool gone = eventually([&] { return ::waitpid(sidecar_, &status, WNOHANG) != 0; },
+                                 std::chrono::seconds(5));
+    if (!gone) {
+      ::kill(sidecar_, SIGKILL);
+      ::waitpid(sidecar_, &status, 0);
+    }
+    sidecar_ = -1;
   }
 
   void start_sidecar() {
@@ -206,6 +211,31 @@ TEST_F(CliTest, StatusForHumansPrintsAlignedKeyValueLines) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\nsidecar_alive:          true\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nreservations_in_flight: 0\n"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, StatusShowsTheStoreAndItsLastSync) {
+  ASSERT_TRUE(eventually([&] { return status()["store"]["syncs"].get<int>() >= 1; }));
+  const json store = status()["store"];
+  EXPECT_EQ(store["where"], "sqlite:" + (dir_ / "sluice.db").string());
+  EXPECT_EQ(store["health"], "up");
+  EXPECT_EQ(store["failures"], 0);
+  EXPECT_TRUE(store["last_error"].is_null());
+  EXPECT_TRUE(store["global_limits"].empty());  // the example's limits are all local
+  const CliRun r = sluice({"status"});
+  EXPECT_NE(r.out.find("\nstore_health:           up\n"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ASpentBudgetSurvivesARestartOnAFreshSegment) {
+  const json c = sluice_json(
+      with({"charge"}, with(pricing_call(), {"--input-tokens", "1000", "--output-tokens", "500"})));
+  ASSERT_EQ(c["admitted"], true);
+  stop_sidecar();  // the last push
+  ::unlink(("/dev/shm/" + segment_).c_str());
+  start_sidecar();
+  const json row = key_row("pricing-daily-usd", "feature=quote-agent,team=pricing");
+  ASSERT_FALSE(row.is_null());
+  EXPECT_EQ(row["used"].get<double>(), 0.0075);
+  EXPECT_EQ(row["remaining"].get<double>(), 24.9925);
 }
 
 TEST_F(CliTest, ChargeCostsTheModelPriceExactlyAndShowsInKeys) {

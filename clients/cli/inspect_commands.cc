@@ -110,13 +110,16 @@ json status_json(const SegmentStatus& s) {
           {"store", store_json(s)}};
 }
 
-void print_store(const SegmentStatus& s) {
+// The store's lines of `sluice status`, after the audit's.
+void add_store_fields(const SegmentStatus& s,
+                      std::vector<std::pair<std::string, std::string>>* fields) {
   auto n = [](std::uint64_t v) { return std::to_string(v); };
   if (s.store.empty()) {
-    print_fields({{"store", "(none)"}});
+    fields->push_back({"store", "(none)"});
     return;
   }
-  print_fields(
+  fields->insert(
+      fields->end(),
       {{"store", s.store},
        {"store_health", s.store_health},
        {"store_last_sync",
@@ -129,44 +132,46 @@ void print_store(const SegmentStatus& s) {
        {"store_hosts", n(s.store_hosts)},
        {"store_last_error", s.store_last_error.empty() ? "(none)" : s.store_last_error}});
   for (const GlobalLimitRow& r : s.global_limits) {
-    print_fields(
-        {{"global " + r.limit, "held " + amount_text(r.unit, r.held) + ", granted " +
-                                   amount_text(r.unit, r.granted) + ", used " +
-                                   amount_text(r.unit, r.used) + ", global remaining " +
-                                   amount_text(r.unit, r.global_remaining) + " " + r.unit}});
+    fields->push_back(
+        {"global " + r.limit, "held " + amount_text(r.unit, r.held) + ", granted " +
+                                  amount_text(r.unit, r.granted) + ", used " +
+                                  amount_text(r.unit, r.used) + ", global remaining " +
+                                  amount_text(r.unit, r.global_remaining) + " " + r.unit});
   }
 }
 
 void print_status(const SegmentStatus& s) {
   auto n = [](std::uint64_t v) { return std::to_string(v); };
-  print_fields({{"segment", s.segment},
-                {"sidecar_alive", s.sidecar_alive ? "true" : "false"},
-                {"pid", n(s.pid)},
-                {"heartbeat_age_ms", n(s.heartbeat_age_ms)},
-                {"policy_generation", n(s.policy_generation)},
-                {"keys_used", n(s.keys_used)},
-                {"keys_capacity", n(s.keys_capacity)},
-                {"reservations_in_flight", n(s.reservations_in_flight)},
-                {"reservations_capacity", n(s.reservations_capacity)},
-                {"admitted_total", n(s.admitted_total)},
-                {"rejected_total", n(s.rejected_total)},
-                {"abandoned_total", n(s.abandoned_total)},
-                {"clients_attached", n(s.clients_attached)},
-                {"segment_bytes", n(s.segment_bytes)},
-                {"audit_dir", s.audit_dir.empty() ? "(not published)" : s.audit_dir},
-                {"audit_writer", s.audit_writer},
-                {"audit_drained", n(s.audit_drained)},
-                {"audit_written", n(s.audit_written)},
-                {"audit_dropped", n(s.audit_dropped)},
-                {"audit_refused", n(s.audit_refused)},
-                {"audit_skipped", n(s.audit_skipped)},
-                {"audit_corrupt", n(s.audit_corrupt)},
-                {"audit_ring_high_water", n(s.audit_ring_high_water_bytes) + " bytes (" +
-                                              pct_text(high_water_pct(s)) + "% of " +
-                                              n(s.audit_ring_capacity_bytes) + ")"},
-                {"audit_bytes_on_disk", n(s.audit_bytes_on_disk)},
-                {"audit_last_fsync", fsync_age_text(s)}});
-  print_store(s);
+  std::vector<std::pair<std::string, std::string>> fields{
+      {"segment", s.segment},
+      {"sidecar_alive", s.sidecar_alive ? "true" : "false"},
+      {"pid", n(s.pid)},
+      {"heartbeat_age_ms", n(s.heartbeat_age_ms)},
+      {"policy_generation", n(s.policy_generation)},
+      {"keys_used", n(s.keys_used)},
+      {"keys_capacity", n(s.keys_capacity)},
+      {"reservations_in_flight", n(s.reservations_in_flight)},
+      {"reservations_capacity", n(s.reservations_capacity)},
+      {"admitted_total", n(s.admitted_total)},
+      {"rejected_total", n(s.rejected_total)},
+      {"abandoned_total", n(s.abandoned_total)},
+      {"clients_attached", n(s.clients_attached)},
+      {"segment_bytes", n(s.segment_bytes)},
+      {"audit_dir", s.audit_dir.empty() ? "(not published)" : s.audit_dir},
+      {"audit_writer", s.audit_writer},
+      {"audit_drained", n(s.audit_drained)},
+      {"audit_written", n(s.audit_written)},
+      {"audit_dropped", n(s.audit_dropped)},
+      {"audit_refused", n(s.audit_refused)},
+      {"audit_skipped", n(s.audit_skipped)},
+      {"audit_corrupt", n(s.audit_corrupt)},
+      {"audit_ring_high_water", n(s.audit_ring_high_water_bytes) + " bytes (" +
+                                    pct_text(high_water_pct(s)) + "% of " +
+                                    n(s.audit_ring_capacity_bytes) + ")"},
+      {"audit_bytes_on_disk", n(s.audit_bytes_on_disk)},
+      {"audit_last_fsync", fsync_age_text(s)}};
+  add_store_fields(s, &fields);
+  print_fields(fields);
 }
 
 int run_status(const Globals& g, bool as_json) {
