@@ -115,6 +115,21 @@ def figures_of(b):
     put("hot_key_audit_2proc_ops_per_s", counter("multiproc_hot_key_audit/procs:2", "decisions_per_s"))
     put("segment_1m_keys_bytes", counter("segment_1m_keys", "bytes"))
     put("attach_1m_keys_us", counter("segment_1m_keys", "attach_median_us"))
+
+    stores = {0: "sqlite", 1: "redis"}
+    for arg, store in stores.items():
+        for keys in (1000, 10000, 100000):
+            put(f"store_sync_{store}_{keys}_active_keys_cpu_ms",
+                counter(f"store_sync_cost/{keys}/100/{arg}", "cpu_ms_per_sync"))
+        put(f"store_sync_{store}_100000_keys_1pct_active_cpu_ms",
+            counter(f"store_sync_cost/100000/1/{arg}", "cpu_ms_per_sync"))
+        for q in ("p50", "p99"):
+            put(f"store_lease_round_trip_{store}_{q}_ns",
+                counter(f"store_lease_round_trip/{arg}", f"{q}_ns"))
+    for side in ("up", "down"):
+        for q in ("p50", "p99"):
+            put(f"global_reserve_commit_store_{side}_{q}_ns",
+                counter("global_reserve_commit_store_up_vs_down", f"{side}_{q}_ns"))
     return f
 
 
@@ -153,6 +168,8 @@ def fmt(key, v):
         return f"{v / 1e6:.2f} M/s"
     if key.endswith("_ns"):
         return f"{v:.1f} ns" if v < 1e4 else f"{v / 1e3:.1f} us"
+    if key.endswith("_ms"):
+        return f"{v:.1f} ms"
     if key.endswith("_us"):
         return f"{v:.1f} us"
     if key.startswith("clock_share"):
