@@ -493,6 +493,43 @@ TEST(PolicyTest, RejectsMoreThan64Limits) {
   EXPECT_TRUE(Rejected(Parse(yaml), "bad.yaml:66: limits[64]: more than 64 limits"));
 }
 
+TEST(PolicyTest, TheMultiHostExampleSharesABudgetAndARateThroughRedis) {
+  Result<Policy> r =
+      load_policy_file(std::string(SLUICE_SOURCE_ROOT) + "/examples/multi-host.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const Policy& p = r.value();
+  EXPECT_EQ(p.store.kind, "redis");
+  EXPECT_EQ(p.store.url, "redis://127.0.0.1:6379/0");
+  EXPECT_EQ(p.store.host_id, "host-a");
+  EXPECT_EQ(p.store.sync_interval_ms, 250u);
+  EXPECT_EQ(p.store.lease_ms, 5000u);
+  EXPECT_EQ(p.store.timeout_ms, 500u);
+  ASSERT_EQ(p.limits.size(), 3u);
+  EXPECT_EQ(p.limits[0].scope, Scope::kGlobal);
+  EXPECT_EQ(p.limits[0].on_store_down, OnStoreDown::kLocalShare);
+  EXPECT_EQ(p.limits[0].amount, 500'000'000'000u);
+  EXPECT_EQ(p.limits[1].scope, Scope::kGlobal);
+  EXPECT_EQ(p.limits[2].scope, Scope::kLocal);
+}
+
+TEST(PolicyTest, RejectsALeaseNoLongerThanTheSyncInterval) {
+  EXPECT_TRUE(Rejected(Parse("store:\n  sync_interval_ms: 1000\n  lease_ms: 1000\n"),
+                       "bad.yaml:1: store.lease_ms: must be longer than sync_interval_ms (1000)",
+                       "e.g. lease_ms: 20000"));
+  EXPECT_TRUE(Rejected(Parse("store:\n  sync_interval_ms: 0\n"),
+                       "bad.yaml:2: store.sync_interval_ms: is zero"));
+  EXPECT_TRUE(Rejected(Parse("store:\n  timeout_ms: 60001\n"),
+                       "bad.yaml:2: store.timeout_ms: '60001' is out of range; use 1..60000"));
+}
+
+TEST(PolicyTest, RejectsOnStoreDownOnALocalLimitAndAGlobalModelAccess) {
+  EXPECT_TRUE(Rejected(ParseLimit("    requests_per_second: 1\n    on_store_down: fail_open\n"),
+                       "bad.yaml:4: limits[0].on_store_down: applies only to limits shared "
+                       "through the store; add scope: global"));
+  EXPECT_TRUE(Rejected(ParseLimit("    models: [gpt-4o]\n    scope: global\n"),
+                       "bad.yaml:4: limits[0].scope: model access is the same on every host"));
+}
+
 TEST(PolicyTest, RejectsBadScopeChoice) {
   EXPECT_TRUE(Rejected(ParseLimit("    requests_per_second: 1\n    scope: cluster\n"),
                        "bad.yaml:4: limits[0].scope: 'cluster' is not a choice; use local or "
@@ -500,4 +537,5 @@ TEST(PolicyTest, RejectsBadScopeChoice) {
 }
 
 }  // namespace
+
 }  // namespace sluice
