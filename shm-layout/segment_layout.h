@@ -456,7 +456,7 @@ static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
 static_assert(offsetof(SegmentHeader, store_kind) == 640 + sizeof(Word[3][kMaxLimits]) + 256);
 static_assert(sizeof(SegmentHeader) ==
-              640 + sizeof(Word[7][kMaxLimits]) + 256 + 128 + 2 * kAuditDirWords * sizeof(Word));
+              640 + sizeof(Word[7][kMaxLimits]) + 256 + 128 + sizeof(Word[2][kAuditDirWords]));
 
 enum StoreKind : Word { kStoreNone = 0, kStoreSqlite = 1, kStoreRedis = 2 };
 enum StoreState : Word { kStoreUnknown = 0, kStoreUp = 1, kStoreDown = 2 };

@@ -108,7 +108,12 @@ Result<std::unique_ptr<StoreSync>> StoreSync::open(const SegmentMap& seg, const 
   return s;
 }
 
-StoreSync::~StoreSync() { stop(); }
+StoreSync::~StoreSync() {
+  try {
+    stop();
+  } catch (...) {  // out of memory building the last push: its lease returns the allotment
+  }
+}
 
 // What the store has of this host's current windows. On a fresh segment it
 // is written into the key table first: a local budget starts at what was

@@ -225,7 +225,7 @@ TEST(LeaseSizing, RateDemandCountsAdmittedUnitsPerPeriodAndDoublesWhenSaturated)
   EXPECT_EQ(rate_demand(0, 0, 1000 * ms, 1100 * ms, 10 * ms, 100 * ms, s), 0u);
   const ShareTerms t = share_terms(25, s, 100, 20);
   EXPECT_EQ(t.emission_ns, 40 * ms);
-  EXPECT_EQ(t.capacity_ns, 5 * 40 * ms);
+  EXPECT_EQ(t.capacity_ns, 200 * ms);  // 20 x 25 / 100 = 5 units of 40 ms
   EXPECT_EQ(share_terms(1, s, 100, 20).capacity_ns, s) << "at least one unit of burst";
 }
 
