@@ -106,6 +106,71 @@ TEST(StoreSync, TwoHostsOnOneDatabaseNeverAdmitMoreThanTheGlobalBudget) {
   testing::remove_test_store(db);
 }
 
+TEST(StoreSync, AHostThatStopsCleanlyGivesItsUnexposedAllotmentBackAtOnce) {
+  const std::string db = "/tmp/" + testing::unique_segment("give-back") + ".db";
+  // A lease of an hour: nothing returns by running out.
+  const std::string limits =
+      "limits:\n  - name: shared-usd\n    match: { team: pricing }\n    usd_per_day: 1.00\n"
+      "    scope: global\n";
+  const std::string store = "  sync_interval_ms: 250\n  lease_ms: 3600000\n";
+  SidecarHarness a("give-a", store_block(db, "host-a") + store + kModels + limits, "",
+                   manual_sync());
+  SidecarHarness b("give-b", store_block(db, "host-b") + store + kModels + limits, "",
+                   manual_sync());
+  Client ca = a.attach(), cb = b.attach();
+  // a spends greedily for a few syncs: its headroom doubles each time.
+  for (int round = 0; round < 5; ++round) {
+    while (spend_one(ca, "pricing").admitted) {
+    }
+    ASSERT_TRUE(a.sidecar().store_sync()->sync_once().ok());
+  }
+  Result<SegmentStatus> held = read_status(a.segment());
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->global_limits.size(), 1u);
+  const GlobalLimitRow a_row = held->global_limits[0];
+  ASSERT_GT(a_row.granted, a_row.exposed) << "a holds allotment beyond its exposure";
+  spend_one(cb, "pricing");  // b's key, then b asks for as much as it can get
+  std::uint64_t b_before = 0;
+  for (int round = 0; round < 12; ++round) {
+    ASSERT_TRUE(b.sidecar().store_sync()->sync_once().ok());
+    while (spend_one(cb, "pricing").admitted) ++b_before;
+  }
+  EXPECT_EQ(b_before * kCallNusd, 1'000'000'000 - a_row.granted)
+      << "b may spend only what a has not been granted";
+  a.stop();  // the last push gives a's allotment back down to its exposure
+  std::uint64_t b_after = 0;
+  for (int round = 0; round < 12; ++round) {
+    ASSERT_TRUE(b.sidecar().store_sync()->sync_once().ok());
+    while (spend_one(cb, "pricing").admitted) ++b_after;
+  }
+  EXPECT_EQ(b_after * kCallNusd, a_row.granted - a_row.exposed);
+  testing::remove_test_store(db);
+}
+
+TEST(StoreSync, WithTheStoreDownAGlobalRateFollowsItsOnStoreDown) {
+  const std::string db = "/tmp/" + testing::unique_segment("rate-down") + ".db";
+  const std::string limits =
+      "limits:\n"
+      "  - name: closed-rps\n    match: { team: closed }\n    requests_per_second: 10\n"
+      "    burst_requests: 5\n    scope: global\n"
+      "  - name: share-rps\n    match: { team: share }\n    requests_per_second: 10\n"
+      "    burst_requests: 5\n    scope: global\n    on_store_down: local_share\n"
+      "  - name: open-rps\n    match: { team: open }\n    requests_per_second: 10\n"
+      "    burst_requests: 5\n    scope: global\n    on_store_down: fail_open\n";
+  // No store sync at all: the store has never been up.
+  SidecarHarness h("rate-down", store_block(db, "host-a") + kModels + limits);
+  Client c = h.attach();
+  auto admitted_of = [&](const std::string& team) {
+    int n = 0;
+    for (int i = 0; i < 100; ++i) n += spend_one(c, team).admitted;
+    return n;
+  };
+  EXPECT_EQ(spend_one(c, "closed").reason, Reason::kStoreUnavailable);
+  EXPECT_EQ(admitted_of("share"), 5) << "an even share of one host: the burst, then the rate";
+  EXPECT_EQ(admitted_of("open"), 100);
+  testing::remove_test_store(db);
+}
+
 TEST(StoreSync, AGlobalBudgetWaitsForItsFirstLeaseWithARetryHint) {
   const std::string db = "/tmp/" + testing::unique_segment("first-lease") + ".db";
   const std::string limits =
