@@ -138,8 +138,10 @@ Status StoreSync::restore(bool fresh) {
     const bool global = r.kind == CellKind::kGlobalBudget;
     const Word start = global ? std::max<Word>(r.host_exposed, r.host_used)
                               : static_cast<Word>(std::max<std::int64_t>(r.host_used, 0));
-    shm::store_relaxed(k->value, start);
-    if (global) shm::store_relaxed(k->ceiling, start);
+    // Added, not stored: when the store did not answer at start, clients
+    // have been deciding on this segment since (nothing is pushed meanwhile).
+    shm::fetch_add(k->value, start);
+    if (global) shm::fetch_add(k->ceiling, start);
   }
   if (full != 0) {
     log_("key table full: " + std::to_string(full) +
