@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "latency.h"
 #include "redis_server.h"
 #include "segment_layout.h"
@@ -30,7 +31,8 @@ enum StoreArg { kSqlite = 0, kRedis = 1 };
 // the end.
 class StoreSetup {
  public:
-  StoreSetup(const std::string& tag, StoreArg kind, std::uint64_t max_keys)
+  StoreSetup(const std::string& tag, StoreArg kind, std::uint64_t max_keys,
+             SidecarOptions::Sync sync = SidecarOptions::Sync::kManual)
       : name_("sluice-bench-" + std::to_string(::getpid()) + "-" + tag) {
     std::string store;
     if (kind == kRedis) {
@@ -51,7 +53,7 @@ class StoreSetup {
         << "    scope: global\n    on_store_down: local_share\n";
     SidecarOptions o;
     o.audit = SidecarOptions::Audit::kOff;
-    o.sync = SidecarOptions::Sync::kManual;
+    o.sync = sync;
     Result<Sidecar> s = Sidecar::start(policy_, o);
     if (!s.ok()) {
       error_ = s.status().message();
@@ -94,6 +96,7 @@ class StoreSetup {
   }
   Status sync() { return sidecar_->store_sync()->sync_once(); }
   shm::SegmentHeader& header() { return sidecar_->segment().header(); }
+  testing::RedisServer* redis() { return redis_.get(); }
 
  private:
   std::string name_;
@@ -208,6 +211,53 @@ void global_reserve_commit_store_up_vs_down(benchmark::State& state) {
   state.counters["refused"] = static_cast<double>(refused);
 }
 BENCHMARK(global_reserve_commit_store_up_vs_down)->Iterations(200'000);
+
+// The same with a real outage: sluiced's sync thread against a
+// redis-server that is up, then stopped (the thread failing and backing
+// off, global limits past store_up_until_ns), then up again. Phases in
+// order, not interleaved: the figure is whether the outage shows at all.
+void global_reserve_commit_redis_up_stopped_up(benchmark::State& state) {
+  StoreSetup setup("outage", kRedis, 1024, SidecarOptions::Sync::kThread);
+  if (!setup.ok(state)) return;
+  shm::SegmentHeader& h = setup.header();
+  auto wait_for = [](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i) ::usleep(10'000);
+    return done();
+  };
+  if (!wait_for([&] { return setup.spend("solo"); })) {
+    state.SkipWithError("no lease within 5 s");
+    return;
+  }
+  const TscTimer& timer = TscTimer::get();
+  const std::uint64_t third = state.max_iterations / 3;
+  LatencySamples before(third), during(third), after(state.max_iterations - 2 * third);
+  std::uint64_t i = 0, refused = 0;
+  std::string error;
+  for (auto _ : state) {
+    if (i == third || i == 2 * third) {
+      state.PauseTiming();
+      if (i == third) {
+        setup.redis()->stop();
+        wait_for([&] { return monotonic_ns() > shm::load_relaxed(h.store_up_until_ns); });
+      } else if (!setup.redis()->restart(&error) ||
+                 !wait_for([&] { return shm::load_relaxed(h.store_state) == shm::kStoreUp; })) {
+        state.SkipWithError(("redis did not come back: " + error).c_str());
+        return;
+      }
+      state.ResumeTiming();
+    }
+    const std::uint64_t t0 = TscTimer::now();
+    refused += !setup.spend("solo");
+    const std::uint64_t t = TscTimer::now() - t0;
+    (i < third ? before : i < 2 * third ? during : after).add(t);
+    ++i;
+  }
+  before.report(state, timer, "up_");
+  during.report(state, timer, "stopped_");
+  after.report(state, timer, "restarted_");
+  state.counters["refused"] = static_cast<double>(refused);
+}
+BENCHMARK(global_reserve_commit_redis_up_stopped_up)->Iterations(300'000)->UseRealTime();
 
 }  // namespace
 }  // namespace sluice::bench

@@ -130,6 +130,10 @@ def figures_of(b):
         for q in ("p50", "p99"):
             put(f"global_reserve_commit_store_{side}_{q}_ns",
                 counter("global_reserve_commit_store_up_vs_down", f"{side}_{q}_ns"))
+    for phase in ("up", "stopped", "restarted"):
+        for q in ("p50", "p99"):
+            put(f"global_reserve_commit_redis_{phase}_{q}_ns",
+                counter("global_reserve_commit_redis_up_stopped_up", f"{phase}_{q}_ns"))
     return f
 
 
