@@ -79,7 +79,9 @@ const char kMeasureChoices[] =
     "models";
 
 using Keys = std::span<const std::string_view>;
-constexpr std::string_view kTopKeys[] = {"segment", "store", "models", "limits", "audit"};
+constexpr std::string_view kTopKeys[] = {"segment", "store", "models",
+                                         "limits",  "audit", "metrics"};
+constexpr std::string_view kMetricsKeys[] = {"listen", "max_series"};
 constexpr std::string_view kSegmentKeys[] = {"name", "max_keys", "max_reservations",
                                              "audit_ring_bytes", "group"};
 constexpr std::string_view kStoreKeys[] = {
@@ -244,6 +246,7 @@ class PolicyReader {
   bool read_segment(const Entry& section, SegmentSpec* segment);
   bool read_store(const Entry& section, StoreSpec* store);
   bool read_audit(const Entry& section, AuditSpec* audit);
+  bool read_metrics(const Entry& section, MetricsSpec* metrics);
   bool read_models(const Entry& section, std::vector<ModelPrice>* models);
   bool read_limits(const Entry& section, std::vector<LimitSpec>* limits);
   bool read_limit(const YAML::Node& node, int line, const std::string& path, LimitSpec* limit);
@@ -424,6 +427,8 @@ bool PolicyReader::read(const YAML::Node& root, Policy* policy) {
       ok = read_store(s, &policy->store);
     } else if (s.key == "audit") {
       ok = read_audit(s, &policy->audit);
+    } else if (s.key == "metrics") {
+      ok = read_metrics(s, &policy->metrics);
     } else if (s.key == "models") {
       ok = read_models(s, &policy->models);
     } else {
@@ -434,6 +439,34 @@ bool PolicyReader::read(const YAML::Node& root, Policy* policy) {
   }
   if (!has_limits) {
     return fail(1, "limits", "missing; add a limits: list (limits: [] admits every call)");
+  }
+  return true;
+}
+
+bool PolicyReader::read_metrics(const Entry& section, MetricsSpec* metrics) {
+  std::vector<Entry> es;
+  if (!entries(section.value, section.line, "metrics", kMetricsKeys, join(kMetricsKeys), &es)) {
+    return false;
+  }
+  metrics->listen = "127.0.0.1:9464";  // a metrics block serves, on loopback unless it says
+  for (const Entry& e : es) {
+    const std::string field = "metrics." + e.key;
+    bool ok = true;
+    if (e.key == "listen") {
+      ok = read_string(e, field, &metrics->listen, "127.0.0.1:9464");
+      const std::size_t colon = metrics->listen.rfind(':');
+      std::uint64_t port = 0;
+      if (ok && (colon == std::string::npos || colon == 0 ||
+                 parse_uint(metrics->listen.substr(colon + 1), &port) != Parse::kOk || port == 0 ||
+                 port > 65535)) {
+        ok = fail(
+            e.line, field,
+            quoted(metrics->listen) + " is not an address and port; write listen: 127.0.0.1:9464");
+      }
+    } else {
+      ok = read_uint(e, field, 1, 1'000'000, "1000", &metrics->max_series);
+    }
+    if (!ok) return false;
   }
   return true;
 }

@@ -85,11 +85,20 @@ struct AuditSpec {
   std::uint64_t retain_seconds = 0;          // delete files older than this; 0: no age limit
 };
 
+struct MetricsSpec {
+  // "host:port" sluiced serves Prometheus metrics on (GET /metrics); empty:
+  // no metrics block, nothing served. A block without listen means
+  // 127.0.0.1:9464.
+  std::string listen;
+  std::uint64_t max_series = 1000;  // per metric family; the rest folds into one "other" series
+};
+
 struct Policy {
   std::string source;  // file name the policy came from, for messages
   SegmentSpec segment;
   StoreSpec store;
   AuditSpec audit;
+  MetricsSpec metrics;
   std::vector<ModelPrice> models;
   std::vector<LimitSpec> limits;
 };
