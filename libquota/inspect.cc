@@ -46,6 +46,8 @@ void count_clients(const SegmentMap& seg, SegmentStatus& st) {
     if (pid == 0) continue;
     st.admitted_total += load_acquire(c.admitted);  // acquire: the fold_seq check comes after
     st.rejected_total += load_acquire(c.rejected);
+    for (int b = 0; b < kLatencyBuckets; ++b)
+      st.latency_counts[b] += load_acquire(c.latency_hist[b]);
     const bool departed = load_relaxed(c.departed) != 0;
     if (!departed && pid <= static_cast<Word>(INT32_MAX) &&
         process_alive(static_cast<pid_t>(pid), load_relaxed(c.start_time))) {
@@ -290,11 +292,19 @@ Result<SegmentStatus> read_status(const std::string& segment) {
     if (before & 1) continue;
     st.admitted_total = load_acquire(h.admitted_departed);
     st.rejected_total = load_acquire(h.rejected_departed);
+    st.latency_counts.assign(kLatencyBuckets, 0);
+    for (int b = 0; b < kLatencyBuckets; ++b)
+      st.latency_counts[b] = load_acquire(h.latency_departed[b]);
     st.clients_attached = 0;
     count_clients(seg.value(), st);
     if (load_acquire(h.fold_seq) == before) break;
   }
   st.abandoned_total = load_relaxed(h.abandoned_total);
+  st.latency_sample_every = kLatencySampleEvery;
+  for (int b = 0; b < kLatencyBuckets; ++b) {
+    st.latency_bounds_ns.push_back(b + 1 < kLatencyBuckets ? latency_bucket_bound_ns(b)
+                                                           : ~std::uint64_t{0});
+  }
   st.segment_bytes = seg->size();
   read_audit(seg.value(), st);
   read_store(seg.value(), st);

@@ -175,6 +175,10 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
       store_relaxed(c.limit_rejected[l], 0);
       store_relaxed(c.limit_shadow_rejected[l], 0);
     }
+    for (int b = 0; b < kLatencyBuckets; ++b) {
+      fetch_add(h.latency_departed[b], load_relaxed(c.latency_hist[b]));
+      store_relaxed(c.latency_hist[b], 0);
+    }
     store_relaxed(c.counters_generation, 0);
     store_relaxed(c.start_time, 0);
     store_relaxed(c.departed, 0);

@@ -211,6 +211,14 @@ static_assert(offsetof(ReservationSlot, cells) == 128);
 
 inline constexpr int kMaxClients = 1024;
 
+// Decision latency, sampled: every kLatencySampleEvery-th reserve of a client
+// is timed (monotonic clock, whole call) and counted in bucket i of its
+// histogram, the first whose bound 32 << i ns it does not pass; the last
+// bucket counts everything slower.
+inline constexpr int kLatencyBuckets = 16;
+inline constexpr Word kLatencySampleEvery = 128;
+inline constexpr Word latency_bucket_bound_ns(int i) { return Word{32} << i; }
+
 struct ClientSlot {
   // line pair: who
   Word pid;         // 0 = free; claimed by CAS
@@ -228,8 +236,10 @@ struct ClientSlot {
   Word limit_admitted[kMaxLimits];
   Word limit_rejected[kMaxLimits];  // enforced rejections
   Word limit_shadow_rejected[kMaxLimits];
+  // line pair: sampled decision latency (see kLatencyBuckets)
+  Word latency_hist[kLatencyBuckets];
 };
-static_assert(sizeof(ClientSlot) == 14 * kLinePair);
+static_assert(sizeof(ClientSlot) == 15 * kLinePair);
 static_assert(offsetof(ClientSlot, admitted) == kLinePair);
 
 // ---------------------------------------------------------------------------
@@ -450,13 +460,15 @@ struct SegmentHeader {
   Word store_exposed[kMaxLimits];      // of which clients may spend
   Word store_host_used[kMaxLimits];    // used on this host
   Word store_global_left[kMaxLimits];  // budget - used over all hosts
+  // line pair: sampled decision latency folded in from departed clients
+  Word latency_departed[kLatencyBuckets];
 };
 static_assert(offsetof(SegmentHeader, sidecar_pid) == 256);
 static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
 static_assert(offsetof(SegmentHeader, store_kind) == 640 + sizeof(Word[3][kMaxLimits]) + 256);
-static_assert(sizeof(SegmentHeader) ==
-              640 + sizeof(Word[7][kMaxLimits]) + 256 + 128 + sizeof(Word[2][kAuditDirWords]));
+static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[7][kMaxLimits]) + 256 + 128 +
+                                           sizeof(Word[2][kAuditDirWords]) + kLinePair);
 
 enum StoreKind : Word { kStoreNone = 0, kStoreSqlite = 1, kStoreRedis = 2 };
 enum StoreState : Word { kStoreUnknown = 0, kStoreUp = 1, kStoreDown = 2 };

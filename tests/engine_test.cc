@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "policy_publisher.h"
+#include "sluice/inspect.h"
 #include "sluice_fixture.h"
 
 namespace sluice {
@@ -61,6 +62,31 @@ TEST(Engine, RequestRateAdmitsExactlyTheBurstThenGivesRetryAfter) {
   // The sixth request may pass one emission interval (an hour) after the first.
   EXPECT_LE(last.retry_after_ns, 3600 * kSecond);
   EXPECT_GT(last.retry_after_ns, 3599 * kSecond);
+}
+
+TEST(Engine, OneReserveIn128IsTimedAndTheHistogramOutlivesTheClient) {
+  SidecarHarness h("latency", policy(R"(
+  - name: many
+    requests_per_second: 1000000000
+    burst_requests: 1000000000
+)"));
+  auto samples = [&] {
+    Result<SegmentStatus> st = read_status(h.segment());
+    EXPECT_TRUE(st.ok());
+    std::uint64_t n = 0;
+    for (std::uint64_t c : st->latency_counts) n += c;
+    EXPECT_EQ(st->latency_counts.size(), st->latency_bounds_ns.size());
+    EXPECT_EQ(st->latency_bounds_ns.front(), 32u);
+    EXPECT_EQ(st->latency_bounds_ns.back(), ~std::uint64_t{0});
+    return n;
+  };
+  {
+    Client c = h.attach();
+    for (int i = 0; i < 1000; ++i) reserve(c, {{"team", "a"}}, 0, 0);  // calls 1, 129, ..., 897
+    EXPECT_EQ(samples(), 8u);
+  }
+  h.sidecar().tick();  // folds the departed client's counts into the header
+  EXPECT_EQ(samples(), 8u);
 }
 
 TEST(Engine, OtherKeyOfAWildcardLimitHasItsOwnCell) {

@@ -47,6 +47,12 @@ struct SegmentStatus {
   std::uint64_t abandoned_total = 0;  // reservations the sidecar settled at their estimate
   std::uint64_t clients_attached = 0;
   std::uint64_t segment_bytes = 0;
+  // Sampled decision latency (one reserve in `latency_sample_every`, whole
+  // call): latency_counts[i] samples took at most latency_bounds_ns[i] and
+  // more than the bound before; the last bound is UINT64_MAX (the rest).
+  std::uint64_t latency_sample_every = 0;
+  std::vector<std::uint64_t> latency_bounds_ns;
+  std::vector<std::uint64_t> latency_counts;
 
   // The audit trail, as sluiced and the clients count it (AuditRingControl).
   std::string audit_dir;            // absolute, as sluiced publishes it; empty until it does

@@ -135,6 +135,7 @@ class Client {
 
  private:
   explicit Client(std::unique_ptr<ClientState> state);
+  Decision reserve_now(const CallRequest& request);
   std::unique_ptr<ClientState> s_;
 };
 
