@@ -33,5 +33,9 @@ void add_inspect_commands(CLI::App& app, const Globals& globals, std::vector<Com
 void add_audit_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);
 // reserve, charge, commit, cancel
 void add_call_commands(CLI::App& app, const Globals& globals, std::vector<Command>& out);
+// top
+void add_top_command(CLI::App& app, const Globals& globals, std::vector<Command>& out);
+// report
+void add_report_command(CLI::App& app, const Globals& globals, std::vector<Command>& out);
 
 }  // namespace sluice::cli

@@ -23,7 +23,7 @@ std::string default_segment() {
 }
 
 constexpr const char* kCommandList =
-    "check, status, keys, limits, reload, audit, reserve, charge, commit or cancel";
+    "check, status, keys, limits, top, report, reload, audit, reserve, charge, commit or cancel";
 
 // One line for a parse error, pointing at the help of the subcommand being parsed.
 std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e) {
@@ -62,6 +62,8 @@ int run(int argc, char** argv) {
   sluice::cli::add_inspect_commands(app, globals, commands);
   sluice::cli::add_audit_commands(app, globals, commands);
   sluice::cli::add_call_commands(app, globals, commands);
+  sluice::cli::add_top_command(app, globals, commands);
+  sluice::cli::add_report_command(app, globals, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

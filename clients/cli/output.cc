@@ -15,14 +15,22 @@ std::string nine_decimals(std::uint64_t nano_usd) {
   return std::to_string(nano_usd / kNanoPerUsd) + "." + frac;
 }
 
+// Columns `s` takes on a terminal: its UTF-8 code points ("—" is one).
+std::size_t display_width(const std::string& s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
 std::string pad(const std::string& s, std::size_t width, bool right) {
-  if (s.size() >= width) return s;
-  const std::string fill(width - s.size(), ' ');
+  const std::size_t has = display_width(s);
+  if (has >= width) return s;
+  const std::string fill(width - has, ' ');
   return right ? fill + s : s + fill;
 }
 
-void print_row(const std::vector<std::string>& cells, const std::vector<std::size_t>& widths,
-               const std::vector<std::size_t>& right) {
+std::string format_row(const std::vector<std::string>& cells,
+                       const std::vector<std::size_t>& widths,
+                       const std::vector<std::size_t>& right) {
   std::string line;
   for (std::size_t c = 0; c < cells.size(); ++c) {
     const bool is_right = std::find(right.begin(), right.end(), c) != right.end();
@@ -30,7 +38,7 @@ void print_row(const std::vector<std::string>& cells, const std::vector<std::siz
     line += last && !is_right ? cells[c] : pad(cells[c], widths[c], is_right);
     if (!last) line += "  ";
   }
-  std::printf("%s\n", line.c_str());
+  return line + "\n";
 }
 
 }  // namespace
@@ -55,6 +63,10 @@ double usd(std::uint64_t nano_usd) {
   return static_cast<double>(nano_usd) / static_cast<double>(kNanoPerUsd);
 }
 
+std::string counted(std::uint64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 void print_json(const nlohmann::json& doc) {
   const std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::printf("%s\n", text.c_str());
@@ -68,18 +80,45 @@ void print_fields(const std::vector<std::pair<std::string, std::string>>& fields
   }
 }
 
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<std::size_t>& right) {
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (std::size_t c = 0; c < header.size(); ++c) widths[c] = display_width(header[c]);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      widths[c] = std::max(widths[c], display_width(row[c]));
+    }
+  }
+  std::string out = format_row(header, widths, right);
+  for (const auto& row : rows) out += format_row(row, widths, right);
+  return out;
+}
+
 void print_table(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows,
                  const std::vector<std::size_t>& right) {
-  std::vector<std::size_t> widths(header.size(), 0);
-  for (std::size_t c = 0; c < header.size(); ++c) widths[c] = header[c].size();
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].size());
+  const std::string text = format_table(header, rows, right);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+std::string csv_line(const std::vector<std::string>& fields) {
+  std::string line;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += ',';
+    const std::string& f = fields[i];
+    if (f.find_first_of(",\"\r\n") == std::string::npos) {
+      line += f;
+      continue;
     }
+    line += '"';
+    for (const char c : f) {
+      if (c == '"') line += '"';
+      line += c;
+    }
+    line += '"';
   }
-  print_row(header, widths, right);
-  for (const auto& row : rows) print_row(row, widths, right);
+  return line + "\r\n";
 }
 
 }  // namespace sluice::cli

@@ -20,6 +20,9 @@ std::string format_usd_fixed(std::uint64_t nano_usd);
 // USD as a JSON number (nano-dollar precision).
 double usd(std::uint64_t nano_usd);
 
+// "1 frame", "2 frames".
+std::string counted(std::uint64_t n, const std::string& noun);
+
 // One JSON document on one line. Invalid UTF-8 (a truncated label) is replaced.
 void print_json(const nlohmann::json& doc);
 
@@ -27,8 +30,16 @@ void print_json(const nlohmann::json& doc);
 void print_fields(const std::vector<std::pair<std::string, std::string>>& fields);
 
 // A table with a header row; columns whose index is in `right` are right-aligned.
+// format_table returns its lines, each ending in '\n'.
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<std::size_t>& right);
 void print_table(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows,
                  const std::vector<std::size_t>& right);
+
+// One CSV record (RFC 4180): fields with a comma, quote or line break are
+// quoted, quotes doubled; ends in "\r\n".
+std::string csv_line(const std::vector<std::string>& fields);
 
 }  // namespace sluice::cli

@@ -1,0 +1,272 @@
+// The C ABI (sluice.h) over the C++ client. Every entry point catches
+// everything at the boundary (free unless something throws, and the hot path
+// never does) and formats errors into a thread-local buffer without
+// allocating.
+#include "sluice.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string_view>
+#include <utility>
+
+#include "segment_layout.h"
+#include "sluice/quota.h"
+
+struct sluice_client {
+  explicit sluice_client(sluice::Client c) : client(std::move(c)) {}
+  sluice::Client client;
+  char limit_name[64] = {};  // NUL-terminated copy for sluice_limit_name
+};
+
+namespace {
+
+using sluice::Reason;
+using sluice::SettleError;
+
+// The values of sluice.h are the C++ enums' values.
+static_assert(SLUICE_REASON_NONE == static_cast<int>(Reason::kNone));
+static_assert(SLUICE_REASON_RATE_LIMITED == static_cast<int>(Reason::kRateLimited));
+static_assert(SLUICE_REASON_BUDGET_EXHAUSTED == static_cast<int>(Reason::kBudgetExhausted));
+static_assert(SLUICE_REASON_MODEL_NOT_ALLOWED == static_cast<int>(Reason::kModelNotAllowed));
+static_assert(SLUICE_REASON_UNKNOWN_MODEL_PRICE == static_cast<int>(Reason::kUnknownModelPrice));
+static_assert(SLUICE_REASON_TABLE_FULL == static_cast<int>(Reason::kTableFull));
+static_assert(SLUICE_REASON_TOO_MANY_RESERVATIONS ==
+              static_cast<int>(Reason::kTooManyReservations));
+static_assert(SLUICE_REASON_REQUEST_TOO_LARGE == static_cast<int>(Reason::kRequestTooLarge));
+static_assert(SLUICE_REASON_TOO_MANY_LIMITS == static_cast<int>(Reason::kTooManyLimits));
+static_assert(SLUICE_REASON_NO_POLICY == static_cast<int>(Reason::kNoPolicy));
+static_assert(SLUICE_REASON_POLICY_STALE == static_cast<int>(Reason::kPolicyStale));
+static_assert(SLUICE_REASON_INVALID_ARGUMENT == static_cast<int>(Reason::kInvalidArgument));
+static_assert(SLUICE_REASON_AUDIT_UNAVAILABLE == static_cast<int>(Reason::kAuditUnavailable));
+static_assert(SLUICE_REASON_STORE_UNAVAILABLE == static_cast<int>(Reason::kStoreUnavailable));
+constexpr int kLastReason = SLUICE_REASON_STORE_UNAVAILABLE;
+
+// The engine takes at most this many attributes and rejects a call with
+// more as invalid_argument; one more than that is enough to be rejected.
+constexpr std::size_t kMaxAttributes = 16;
+
+static_assert(sizeof(sluice_client::limit_name) >
+                  sluice::shm::kNameWords * sizeof(sluice::shm::Word),
+              "a limit name always fits, NUL included");
+static_assert(sizeof(sluice_decision) == 40 && sizeof(sluice_extension) == 24,
+              "the C structs are ABI: other languages mirror their layout");
+
+// The calling thread's last error. Touched only on failure: the first touch
+// in a thread may allocate the thread's block of this library's TLS.
+thread_local char last_error[512];
+
+// Formats the thread's last error and returns `status`.
+[[gnu::format(printf, 2, 3)]] int fail(int status, const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(last_error, sizeof last_error, format, args);
+  va_end(args);
+  return status;
+}
+
+int fail_message(int status, std::string_view message) {
+  const std::size_t n = std::min(message.size(), sizeof last_error - 1);
+  std::memcpy(last_error, message.data(), n);
+  last_error[n] = '\0';
+  return status;
+}
+
+int attach_status(sluice::ErrorCode code) {
+  switch (code) {
+    case sluice::ErrorCode::kOk:
+      return SLUICE_OK;
+    case sluice::ErrorCode::kInvalidArgument:
+      return SLUICE_ERR_INVALID_ARGUMENT;
+    case sluice::ErrorCode::kNotFound:
+      return SLUICE_ERR_NOT_FOUND;
+    case sluice::ErrorCode::kPermissionDenied:
+      return SLUICE_ERR_PERMISSION_DENIED;
+    case sluice::ErrorCode::kIncompatible:
+      return SLUICE_ERR_INCOMPATIBLE;
+    case sluice::ErrorCode::kNotReady:
+      return SLUICE_ERR_NOT_READY;
+    case sluice::ErrorCode::kAlreadyRunning:
+    case sluice::ErrorCode::kIo:
+      return SLUICE_ERR_IO;
+  }
+  return SLUICE_ERR_INTERNAL;
+}
+
+// A settle error as a status, with the message naming the call and the id.
+int settle_status(const char* call, std::uint64_t id, SettleError e) {
+  const auto n = static_cast<unsigned long long>(id);
+  switch (e) {
+    case SettleError::kNone:
+      return SLUICE_OK;
+    case SettleError::kUnknownReservation:
+      return fail(SLUICE_ERR_UNKNOWN_RESERVATION,
+                  "%s: unknown reservation %llu: it never existed, is already settled, or was "
+                  "settled as abandoned",
+                  call, n);
+    case SettleError::kInvalidArgument:
+      return fail(SLUICE_ERR_INVALID_ARGUMENT,
+                  "%s: token counts out of range for reservation %llu; the reservation is "
+                  "still open",
+                  call, n);
+    case SettleError::kNotReady:
+      return fail(SLUICE_ERR_NOT_ATTACHED, "%s: the client is not attached; attach again", call);
+  }
+  return fail(SLUICE_ERR_INTERNAL, "%s: unexpected settle error %d", call, static_cast<int>(e));
+}
+
+int null_argument(const char* call, const char* name) {
+  return fail(SLUICE_ERR_INVALID_ARGUMENT, "%s: %s is NULL", call, name);
+}
+
+// Runs `body` (returning a status); nothing it throws crosses the ABI.
+template <class Body>
+int at_boundary(const char* call, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail(SLUICE_ERR_INTERNAL, "%s: out of memory", call);
+  } catch (const std::exception& e) {
+    return fail(SLUICE_ERR_INTERNAL, "%s: %s", call, e.what());
+  } catch (...) {
+    return fail(SLUICE_ERR_INTERNAL, "%s: unexpected exception", call);
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+int sluice_attach(const char* segment, sluice_client** out) noexcept {
+  if (out == nullptr) return null_argument("sluice_attach", "out");
+  *out = nullptr;
+  if (segment == nullptr) return null_argument("sluice_attach", "segment");
+  return at_boundary("sluice_attach", [&]() -> int {
+    sluice::Result<sluice::Client> client = sluice::Client::attach(segment);
+    if (!client.ok()) {
+      return fail_message(attach_status(client.status().code()), client.status().message());
+    }
+    *out = new (std::nothrow) sluice_client(std::move(client.value()));
+    if (*out == nullptr) return fail(SLUICE_ERR_INTERNAL, "sluice_attach: out of memory");
+    return SLUICE_OK;
+  });
+}
+
+void sluice_detach(sluice_client* client) noexcept {
+  try {
+    delete client;
+  } catch (...) {  // ~Client does not throw; nothing may cross the ABI regardless
+  }
+}
+
+int sluice_reserve(sluice_client* client, const sluice_attr* attrs, size_t n, uint64_t input_tokens,
+                   uint64_t max_output_tokens, uint64_t hold_for_ns,
+                   sluice_decision* out) noexcept {
+  if (client == nullptr) return null_argument("sluice_reserve", "client");
+  if (out == nullptr) return null_argument("sluice_reserve", "out");
+  if (attrs == nullptr && n > 0) return null_argument("sluice_reserve", "attrs");
+  // More than the engine takes: pass one too many so that it rejects (and
+  // audits) the call as invalid_argument.
+  sluice::Attribute view[kMaxAttributes + 1];
+  const std::size_t count = std::min(n, kMaxAttributes + 1);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (attrs[i].name == nullptr || attrs[i].value == nullptr) {
+      return fail(SLUICE_ERR_INVALID_ARGUMENT, "sluice_reserve: attrs[%zu].%s is NULL", i,
+                  attrs[i].name == nullptr ? "name" : "value");
+    }
+    view[i] = {attrs[i].name, attrs[i].value};
+  }
+  return at_boundary("sluice_reserve", [&]() -> int {
+    const sluice::Decision d =
+        client->client.reserve_raw({{view, count}, input_tokens, max_output_tokens, hold_for_ns});
+    out->reservation_id = d.reservation_id;
+    out->retry_after_ns = d.retry_after_ns;
+    out->estimated_cost_nusd = d.estimated_cost_nusd;
+    out->admitted = d.admitted ? 1 : 0;
+    out->reason = static_cast<int32_t>(d.reason);
+    out->limit_index = d.limit_index;
+    out->shadow_rejects = d.shadow_rejects;
+    return SLUICE_OK;
+  });
+}
+
+int sluice_commit(sluice_client* client, uint64_t id, uint64_t input_tokens, uint64_t output_tokens,
+                  uint64_t* cost_nusd) noexcept {
+  if (client == nullptr) return null_argument("sluice_commit", "client");
+  return at_boundary("sluice_commit", [&]() -> int {
+    const sluice::Settlement s = client->client.commit(id, input_tokens, output_tokens);
+    if (!s.ok()) return settle_status("sluice_commit", id, s.error);
+    if (cost_nusd != nullptr) *cost_nusd = s.cost_nusd;
+    return SLUICE_OK;
+  });
+}
+
+int sluice_cancel(sluice_client* client, uint64_t id) noexcept {
+  if (client == nullptr) return null_argument("sluice_cancel", "client");
+  return at_boundary("sluice_cancel", [&]() -> int {
+    return settle_status("sluice_cancel", id, client->client.cancel(id).error);
+  });
+}
+
+int sluice_extend(sluice_client* client, uint64_t id, uint64_t output_tokens,
+                  sluice_extension* out) noexcept {
+  if (client == nullptr) return null_argument("sluice_extend", "client");
+  if (out == nullptr) return null_argument("sluice_extend", "out");
+  return at_boundary("sluice_extend", [&]() -> int {
+    const sluice::Extension e = client->client.extend(id, output_tokens);
+    if (e.error != SettleError::kNone) return settle_status("sluice_extend", id, e.error);
+    out->retry_after_ns = e.retry_after_ns;
+    out->admitted = e.admitted ? 1 : 0;
+    out->reason = static_cast<int32_t>(e.reason);
+    out->limit_index = e.limit_index;
+    return SLUICE_OK;
+  });
+}
+
+const char* sluice_limit_name(sluice_client* client, int32_t index) noexcept {
+  if (client == nullptr) return "";
+  const std::string_view name = client->client.limit_name(index);
+  const std::size_t n = std::min(name.size(), sizeof client->limit_name - 1);
+  if (n > 0) std::memcpy(client->limit_name, name.data(), n);  // "" may have no data
+  client->limit_name[n] = '\0';
+  return client->limit_name;
+}
+
+const char* sluice_reason_name(int32_t reason) noexcept {
+  if (reason < 0 || reason > kLastReason) return "unknown";
+  return sluice::to_string(static_cast<Reason>(reason));
+}
+
+const char* sluice_strerror(int status) noexcept {
+  switch (status) {
+    case SLUICE_OK:
+      return "ok";
+    case SLUICE_ERR_INVALID_ARGUMENT:
+      return "invalid_argument";
+    case SLUICE_ERR_NOT_FOUND:
+      return "not_found";
+    case SLUICE_ERR_PERMISSION_DENIED:
+      return "permission_denied";
+    case SLUICE_ERR_INCOMPATIBLE:
+      return "incompatible";
+    case SLUICE_ERR_NOT_READY:
+      return "not_ready";
+    case SLUICE_ERR_IO:
+      return "io";
+    case SLUICE_ERR_UNKNOWN_RESERVATION:
+      return "unknown_reservation";
+    case SLUICE_ERR_NOT_ATTACHED:
+      return "not_attached";
+    case SLUICE_ERR_INTERNAL:
+      return "internal";
+    default:
+      return "unknown";
+  }
+}
+
+const char* sluice_last_error(void) noexcept { return last_error; }
+
+}  // extern "C"

@@ -1,0 +1,325 @@
+"""Client and Reservation: the Python face of the C ABI (clients/c/sluice.h)."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from types import TracebackType
+from typing import Any, Optional, Type
+
+from . import _native
+from .errors import QuotaExceeded, SluiceError
+from .usage import usage_from_response
+
+NUSD_PER_USD = 1_000_000_000
+_MAX_U64 = 2**64 - 1
+
+
+def _tokens(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0 or value > _MAX_U64:
+        raise ValueError(f"{name} is {value}; token counts are 0 or more")
+    return value
+
+
+def _hold_ns(hold_for: Optional[float]) -> int:
+    if hold_for is None:
+        return 0
+    if isinstance(hold_for, bool) or not isinstance(hold_for, (int, float)) or not hold_for > 0:
+        raise ValueError(f"hold_for is {hold_for!r}; give a positive number of seconds or None")
+    return max(1, round(hold_for * 1e9))
+
+
+class Client:
+    """A client attached to the segment of a running sluiced.
+
+    Usage::
+
+        with sluice.Client("sluice-demo") as client:
+            with client.reserve(team="pricing", feature="quote-agent", model="gpt-4o",
+                                input_tokens=1200, max_output_tokens=800) as r:
+                resp = call_the_model(...)
+                r.commit_response(resp)   # or r.commit(input_tokens=..., output_tokens=...)
+
+    ``reserve`` raises ``QuotaExceeded`` when a limit says no. Calls on one
+    Client are serialized by a lock, so threads may share it; one Client per
+    thread never waits. ``close()`` (or leaving the ``with``) detaches; the
+    sidecar then settles whatever the client left open.
+    """
+
+    def __init__(self, segment: str = "sluice-demo") -> None:
+        """Attaches to ``segment`` (the policy's ``segment.name``).
+
+        Raises SluiceError with a one-line message naming the fix: no such
+        segment (is sluiced running?), permission denied, no library, ...
+        """
+        self._handle: Optional[int] = None
+        self._lib = _native.library()
+        self._lock = threading.Lock()
+        self.segment = segment
+        handle = ctypes.c_void_p()
+        with self._lock:
+            rc = self._lib.sluice_attach(segment.encode(), ctypes.byref(handle))
+            if rc != _native.OK:
+                raise self._error(rc)
+        self._handle = handle.value
+
+    # -- lifetime -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Detaches; further calls raise SluiceError. Idempotent."""
+        with self._lock:
+            if self._handle is not None:
+                self._lib.sluice_detach(self._handle)
+                self._handle = None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None) is not None:
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "attached"
+        return f"<sluice.Client segment={self.segment!r} {state}>"
+
+    # -- calls --------------------------------------------------------------
+
+    def reserve(
+        self,
+        *,
+        input_tokens: int,
+        max_output_tokens: int,
+        hold_for: Optional[float] = None,
+        **attributes: str,
+    ) -> Reservation:
+        """Reserves the worst case of one call on every limit it matches.
+
+        ``attributes`` are the call's attributes as keywords, any str values:
+        ``team=``, ``feature=``, ``user=``, ``model=`` (the model is the
+        attribute named ``model``), ... ``hold_for`` (seconds) keeps the
+        reservation past this process, until commit or cancel from any
+        process or until it expires.
+
+        Returns the Reservation (a context manager that cancels unless
+        committed); raises QuotaExceeded when a limit rejects the call.
+        """
+        n = len(attributes)
+        array = (_native.Attr * n)()
+        for i, (name, value) in enumerate(attributes.items()):
+            if not isinstance(value, str):
+                raise TypeError(f"attribute {name}={value!r} must be a str")
+            array[i] = _native.Attr(name.encode(), value.encode())
+        decision = _native.Decision()
+        with self._lock:
+            rc = self._lib.sluice_reserve(
+                self._live(),
+                array if n else None,
+                n,
+                _tokens("input_tokens", input_tokens),
+                _tokens("max_output_tokens", max_output_tokens),
+                _hold_ns(hold_for),
+                ctypes.byref(decision),
+            )
+            if rc != _native.OK:
+                raise self._error(rc)
+            if not decision.admitted:
+                raise self._rejection(
+                    decision.reason, decision.limit_index, decision.retry_after_ns
+                )
+        return Reservation(self, decision)
+
+    def charge(self, *, input_tokens: int, output_tokens: int, **attributes: str) -> float:
+        """Reserves and commits a call already made (batch jobs); returns its cost in USD.
+
+        Raises QuotaExceeded when the limits refuse it: the usage is then
+        not recorded.
+        """
+        r = self.reserve(
+            input_tokens=input_tokens, max_output_tokens=output_tokens, **attributes
+        )
+        return r.commit(input_tokens=input_tokens, output_tokens=output_tokens)
+
+    def limit_name(self, index: int) -> Optional[str]:
+        """The name of limit ``index`` in the policy last seen, None if none."""
+        with self._lock:
+            name: bytes = self._lib.sluice_limit_name(self._live(), index)
+        return name.decode() or None
+
+    # -- for Reservation ----------------------------------------------------
+
+    def _commit(self, reservation_id: int, input_tokens: int, output_tokens: int) -> int:
+        cost = ctypes.c_uint64()
+        with self._lock:
+            rc = self._lib.sluice_commit(
+                self._live(), reservation_id, input_tokens, output_tokens, ctypes.byref(cost)
+            )
+            if rc != _native.OK:
+                raise self._error(rc)
+        return cost.value
+
+    def _cancel(self, reservation_id: int) -> None:
+        with self._lock:
+            rc = self._lib.sluice_cancel(self._live(), reservation_id)
+            if rc != _native.OK:
+                raise self._error(rc)
+
+    def _extend(self, reservation_id: int, output_tokens: int) -> Optional[QuotaExceeded]:
+        """None when admitted, else the refusal."""
+        extension = _native.Extension()
+        with self._lock:
+            rc = self._lib.sluice_extend(
+                self._live(), reservation_id, output_tokens, ctypes.byref(extension)
+            )
+            if rc != _native.OK:
+                raise self._error(rc)
+            if extension.admitted:
+                return None
+            return self._rejection(
+                extension.reason, extension.limit_index, extension.retry_after_ns
+            )
+
+    # -- under self._lock ---------------------------------------------------
+
+    def _live(self) -> int:
+        if self._handle is None:
+            raise SluiceError(
+                f"the client of segment '{self.segment}' is closed; create a new sluice.Client",
+                "not_attached",
+            )
+        return self._handle
+
+    def _error(self, rc: int) -> SluiceError:
+        # The C ABI's last error is per thread; read it on the failing call's thread.
+        message: bytes = self._lib.sluice_last_error()
+        code: bytes = self._lib.sluice_strerror(rc)
+        return SluiceError(message.decode(errors="replace"), code.decode())
+
+    def _rejection(self, reason: int, limit_index: int, retry_after_ns: int) -> QuotaExceeded:
+        name: bytes = self._lib.sluice_reason_name(reason)
+        limit: bytes = self._lib.sluice_limit_name(self._handle, limit_index)
+        return QuotaExceeded(name.decode(), limit.decode() or None, retry_after_ns / 1e9)
+
+
+class Reservation:
+    """One admitted call: commit it with the actual usage, cancel it, or extend it.
+
+    As a context manager, leaving the block without a commit (an exception
+    included) cancels the reservation, refunding its estimate. Outside a
+    ``with``, commit or cancel it yourself: one left open is held until this
+    process exits, when sluiced settles it at its estimate, as abandoned.
+
+    Attributes:
+        id: the reservation id.
+        estimated_cost_nusd: the worst case reserved, in nano-dollars.
+        shadow_rejects: shadow limits that would have rejected the call.
+        cost_nusd: the committed cost in nano-dollars (None until commit).
+        last_refusal: the QuotaExceeded of the last refused extend, if any.
+    """
+
+    def __init__(self, client: Client, decision: _native.Decision) -> None:
+        self._client = client
+        self.id: int = decision.reservation_id
+        self.estimated_cost_nusd: int = decision.estimated_cost_nusd
+        self.shadow_rejects: int = decision.shadow_rejects
+        self.cost_nusd: Optional[int] = None
+        self.last_refusal: Optional[QuotaExceeded] = None
+        self._settled = False
+
+    @property
+    def estimated_cost(self) -> float:
+        """The worst case reserved, in USD."""
+        return self.estimated_cost_nusd / NUSD_PER_USD
+
+    @property
+    def cost(self) -> Optional[float]:
+        """The committed cost in USD (None until commit)."""
+        return None if self.cost_nusd is None else self.cost_nusd / NUSD_PER_USD
+
+    @property
+    def settled(self) -> bool:
+        """Committed or cancelled."""
+        return self._settled
+
+    def commit(self, input_tokens: int, output_tokens: int) -> float:
+        """Settles the call at its actual usage; returns its cost in USD.
+
+        The exact cost in nano-dollars is ``self.cost_nusd`` afterwards.
+        Raises SluiceError when the reservation is already settled (or was
+        settled as abandoned after its hold expired).
+        """
+        in_tokens = _tokens("input_tokens", input_tokens)
+        out_tokens = _tokens("output_tokens", output_tokens)
+        self._check_open()
+        try:
+            self.cost_nusd = self._client._commit(self.id, in_tokens, out_tokens)
+        except SluiceError as e:
+            self._settled = e.code == "unknown_reservation"
+            raise
+        self._settled = True
+        return self.cost_nusd / NUSD_PER_USD
+
+    def commit_response(self, resp: Any) -> float:
+        """``commit`` with the usage of a model response (see usage_from_response)."""
+        input_tokens, output_tokens = usage_from_response(resp)
+        return self.commit(input_tokens, output_tokens)
+
+    def cancel(self) -> bool:
+        """Refunds the reservation; False if it was already settled."""
+        if self._settled:
+            return False
+        self._settled = True
+        self._client._cancel(self.id)
+        return True
+
+    def extend(self, output_tokens: int) -> bool:
+        """Reserves ``output_tokens`` more for a stream running past its estimate.
+
+        Returns False when the budget or rate is gone (stop the stream, then
+        commit what was produced); the reservation is then as it was, and
+        ``last_refusal`` says which limit refused and why.
+        """
+        tokens = _tokens("output_tokens", output_tokens)
+        self._check_open()
+        refusal = self._client._extend(self.id, tokens)
+        if refusal is not None:
+            self.last_refusal = refusal
+            return False
+        return True
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if not self._settled and not self._client.closed:
+            self.cancel()
+
+    def __repr__(self) -> str:
+        state = "settled" if self._settled else "open"
+        return f"<sluice.Reservation id={self.id} {state}>"
+
+    def _check_open(self) -> None:
+        if self._settled:
+            raise SluiceError(
+                f"reservation {self.id} is already settled; reserve again for a new call",
+                "unknown_reservation",
+            )
