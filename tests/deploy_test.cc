@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -99,6 +102,40 @@ TEST(Deploy, SystemdUnitRunsTheInstalledSluicedAndVerifies) {
   std::remove(out.c_str());
   EXPECT_EQ(rc, 0) << said;
   EXPECT_EQ(said, "") << said;
+}
+
+// What `meson install` puts where, into a scratch DESTDIR.
+TEST(Deploy, MesonInstallPutsBinariesLibraryHeaderPkgConfigPythonAndUnitInPlace) {
+  if (std::system("command -v meson >/dev/null 2>&1") != 0) GTEST_SKIP() << "no meson";
+  char tmpl[] = "/tmp/sluice-install-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dest = tmpl;
+  const std::string log = dest + ".log";
+  const int rc = std::system(("meson install -C " + testing::build_root() +
+                              " --no-rebuild --quiet --destdir " + dest + " >" + log + " 2>&1")
+                                 .c_str());
+  ASSERT_EQ(rc, 0) << testing::read_text(log);
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dest)) {
+    found.push_back(e.path().string().substr(dest.size()));
+  }
+  auto has = [&](const std::string& suffix) {
+    for (const std::string& f : found) {
+      if (f.size() >= suffix.size() &&
+          f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (const char* want :
+       {"/bin/sluiced", "/bin/sluice", "/libsluice.so", "/include/sluice.h", "/pkgconfig/sluice.pc",
+        "/sluice/__init__.py", "/sluice/client.py", "/sluice/_install_paths.py",
+        "/lib/systemd/system/sluiced.service", "/share/doc/sluice/README.md"}) {
+    EXPECT_TRUE(has(want)) << want << " not installed";
+  }
+  std::filesystem::remove_all(dest);
+  std::remove(log.c_str());
 }
 
 }  // namespace
