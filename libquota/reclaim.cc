@@ -152,7 +152,10 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
   const Word abandoned = stats.abandoned;
   for (Word i = 0; i < n_clients; ++i) {
     ClientSlot& c = seg.clients()[i];
-    if (load_acquire(c.pid) == 0 || !gone[i + 1] || referenced[i + 1]) continue;
+    // Only a registration seen taken at the scan, by the same pid, is judged:
+    // one free then may since belong to a client that attached meanwhile.
+    const Word pid = load_acquire(c.pid);
+    if (pid == 0 || pid != registered_at_scan[i] || !gone[i + 1] || referenced[i + 1]) continue;
     // Its audit claim names it until the ring's consumer has passed (or skipped) it.
     if (!audit_claim_passed(load_acquire(c.audit_claim), load_acquire(seg.audit_control().head))) {
       continue;

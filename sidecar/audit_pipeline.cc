@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
+#include <tuple>
 
 #include "audit_generated.h"
 #include "clock.h"
@@ -128,6 +131,37 @@ void AuditPipeline::append(const AuditRecordView& view) {
     failing_ = false;
   }
   ++sequence_;
+  if (observer_) observe(payload);
+}
+
+void AuditPipeline::observe(std::span<const std::uint8_t> payload) {
+  const audit::fb::Record& r = *audit::fb::GetRecord(payload.data());
+  auto text = [](const flatbuffers::String* s) {
+    return s != nullptr ? std::string_view(s->data(), s->size()) : std::string_view();
+  };
+  std::array<AuditAttributeView, std::tuple_size_v<decltype(AuditRecordView::attributes)>> attrs;
+  std::size_t count = 0;
+  const auto* names = r.attribute_names();
+  const auto* values = r.attribute_values();
+  if (names != nullptr && values != nullptr) {
+    count = std::min<std::size_t>({names->size(), values->size(), attrs.size()});
+    for (std::size_t i = 0; i < count; ++i) {
+      attrs[i] = {text(names->Get(static_cast<flatbuffers::uoffset_t>(i))),
+                  text(values->Get(static_cast<flatbuffers::uoffset_t>(i)))};
+    }
+  }
+  DecodedRecord d;
+  d.event = r.event();
+  d.decision = r.decision();
+  d.reason = text(r.reason());
+  d.limit = text(r.limit());
+  d.attributes = std::span<const AuditAttributeView>(attrs.data(), count);
+  d.est_input_tokens = r.est_input_tokens();
+  d.est_output_tokens = r.est_output_tokens();
+  d.actual_input_tokens = r.actual_input_tokens();
+  d.actual_output_tokens = r.actual_output_tokens();
+  d.cost_nusd = r.cost_nusd();
+  observer_(d);
 }
 
 std::size_t AuditPipeline::pump(std::uint64_t now_ns, std::size_t max_records) {

@@ -9,6 +9,8 @@
 //   (*p)->stop();            // drains what is left, everything on disk
 //
 // Without start(), pump() does one pass on the caller's thread (tests).
+// set_observer() shows every record, decoded, to whoever counts them
+// (sluiced's metrics).
 #pragma once
 
 #include <atomic>
@@ -16,11 +18,15 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "audit_encoder.h"
+#include "audit_generated.h"
+#include "audit_record.h"
 #include "audit_ring_reader.h"
 #include "audit_writer.h"
 #include "segment.h"
@@ -29,15 +35,36 @@
 
 namespace sluice {
 
+// One record as the drain encoded it: reason and limit named, and the
+// attributes of a reservation's reserve carried to its later records. The
+// views live for the observer's call only.
+struct DecodedRecord {
+  audit::fb::Event event = audit::fb::Event::Reserve;
+  audit::fb::Decision decision = audit::fb::Decision::Admitted;
+  std::string_view reason;  // "" when none; abandonments: what the sidecar did
+  std::string_view limit;   // the limit that rejected; "" when none
+  std::span<const AuditAttributeView> attributes;
+  std::uint64_t est_input_tokens = 0;
+  std::uint64_t est_output_tokens = 0;
+  std::uint64_t actual_input_tokens = 0;
+  std::uint64_t actual_output_tokens = 0;
+  std::uint64_t cost_nusd = 0;  // reserve / extend: estimated; commit: actual; abandon: charged
+};
+
 class AuditPipeline {
  public:
   using LogFn = std::function<void(const std::string&)>;
+  using Observer = std::function<void(const DecodedRecord&)>;
 
   // Opens (and recovers) the audit directory `spec.dir`, made absolute, and
   // publishes it in the segment header for tools.
   static Result<std::unique_ptr<AuditPipeline>> open(const SegmentMap& seg, const AuditSpec& spec,
                                                      LogFn log);
   ~AuditPipeline();
+
+  // Called on the draining thread with every record, once it is appended
+  // (or refused by the writer). Set it before start().
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
 
   void start();
   // Stops the thread, drains what producers have published (waiting a
@@ -64,6 +91,7 @@ class AuditPipeline {
                 std::uint64_t first_sequence);
   void run();
   void append(const AuditRecordView& view);
+  void observe(std::span<const std::uint8_t> payload);
   void publish_stats();
 
   const SegmentMap* seg_;
@@ -72,6 +100,7 @@ class AuditPipeline {
   AuditEncoder encoder_;
   std::string dir_;
   LogFn log_;
+  Observer observer_;
   std::uint64_t sequence_;
   std::uint64_t unreadable_ = 0;  // records copied out that did not decode
   bool failing_ = false;          // the writer refused; logged once until it recovers

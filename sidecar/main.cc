@@ -129,7 +129,8 @@ int run(int argc, char** argv) {
   log_line(std::string(sidecar.reopened() ? "reopened" : "created") + " segment '" + seg.name() +
            "' (" + std::to_string(seg.size() >> 20) + " MiB, " +
            std::to_string(sidecar.policy().limits.size()) + " limits), policy " + config +
-           ", audit to " + sidecar.audit()->dir());
+           ", audit to " + sidecar.audit()->dir() + ", metrics " +
+           (sidecar.metrics() != nullptr ? "on " + sidecar.metrics()->url() : "off"));
   report(status_fd, "ok " + std::to_string(::getpid()));
 
   const timespec tick{tick_ms / 1000, (tick_ms % 1000) * 1'000'000L};

@@ -93,15 +93,19 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       reopened_(o.reopened_),
       reclaimed_(o.reclaimed_),
       log_(std::move(o.log_)),
+      tally_(std::move(o.tally_)),
       audit_(std::move(o.audit_)),
-      sync_(std::move(o.sync_)) {
+      sync_(std::move(o.sync_)),
+      metrics_(std::move(o.metrics_)) {
   o.lock_fd_ = -1;
 }
 
 Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
   if (this != &o) {
+    metrics_.reset();
     sync_.reset();
     audit_.reset();
+    tally_.reset();
     if (lock_fd_ >= 0) ::close(lock_fd_);
     policy_path_ = std::move(o.policy_path_);
     policy_ = std::move(o.policy_);
@@ -110,16 +114,20 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     reopened_ = o.reopened_;
     reclaimed_ = o.reclaimed_;
     log_ = std::move(o.log_);
+    tally_ = std::move(o.tally_);
     audit_ = std::move(o.audit_);
     sync_ = std::move(o.sync_);
+    metrics_ = std::move(o.metrics_);
     o.lock_fd_ = -1;
   }
   return *this;
 }
 
 Sidecar::~Sidecar() {
-  sync_.reset();   // a last push before the segment goes
-  audit_.reset();  // drains and closes before the segment goes
+  metrics_.reset();  // no scrape reads the tally or the segment from here on
+  sync_.reset();     // a last push before the segment goes
+  audit_.reset();    // drains and closes before the segment goes
+  tally_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -135,6 +143,21 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   Result<int> lock = take_lock(name);
   if (!lock.ok()) return lock.status();
   s.lock_fd_ = lock.value();
+
+  // Bound before anything is touched, so that a taken address fails the start
+  // cleanly; answered once the segment has a policy.
+  const MetricsSpec& metrics = s.policy_.metrics;
+  if (!metrics.listen.empty()) {
+    s.tally_ = std::make_unique<AuditTally>(metrics.max_series);
+    auto exposition = std::make_shared<Exposition>(metrics.max_series);
+    const AuditTally* tally =
+        options.audit != SidecarOptions::Audit::kOff ? s.tally_.get() : nullptr;
+    Result<std::unique_ptr<MetricsServer>> server = MetricsServer::bind(
+        metrics.listen,
+        [name, exposition, tally] { return exposition->render(read_segment(name), tally); });
+    if (!server.ok()) return server.status();
+    s.metrics_ = std::move(server.value());
+  }
 
   std::unique_ptr<Store> store;
   if (options.sync != SidecarOptions::Sync::kOff) {
@@ -178,6 +201,10 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
         AuditPipeline::open(*s.seg_, s.policy_.audit, s.log_);
     if (!audit.ok()) return audit.status();
     s.audit_ = std::move(audit.value());
+    if (s.tally_) {
+      s.audit_->set_observer(
+          [tally = s.tally_.get()](const DecodedRecord& r) { tally->observe(r); });
+    }
     if (options.audit == SidecarOptions::Audit::kThread) s.audit_->start();
   }
   // Clock offset and policy first: a sidecar that shows as alive (pid and a
@@ -192,6 +219,7 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
     (void)s.sync_->sync_once();  // leases before the first interval has passed
     if (options.sync == SidecarOptions::Sync::kThread) s.sync_->start();
   }
+  if (s.metrics_) s.metrics_->start();
   return s;
 }
 
@@ -239,6 +267,13 @@ Status Sidecar::reload() {
                       ": the audit files' settings (dir, fsync, rotation, retention) changed; a "
                       "running sluiced keeps its audit files: restart it to apply them");
   }
+  if (next->metrics.listen != policy_.metrics.listen ||
+      next->metrics.max_series != policy_.metrics.max_series) {
+    return Status(ErrorCode::kInvalidArgument,
+                  policy_path_ +
+                      ": the metrics settings (listen, max_series) changed; a running sluiced "
+                      "keeps its metrics endpoint: restart it to apply them");
+  }
   const StoreSpec &had = policy_.store, &wants = next->store;
   if (wants.kind != had.kind || wants.path != had.path || wants.url != had.url ||
       wants.host_id != had.host_id || wants.sync_interval_ms != had.sync_interval_ms ||
@@ -258,6 +293,7 @@ Status Sidecar::reload() {
 }
 
 void Sidecar::stop() {
+  if (metrics_) metrics_->stop();
   if (sync_) sync_->stop();
   if (audit_) {
     if (Status s = audit_->stop(); !s.ok()) log_("audit files not closed cleanly: " + s.message());

@@ -1,7 +1,9 @@
 // sluiced's lifecycle on one segment: own it (one sidecar per segment, held
 // by an flock), create or reopen it, publish the policy, then tick:
 // heartbeat and clock calibration, reclaiming the work of dead clients,
-// refreshing budget windows, reloading the policy on SIGHUP.
+// refreshing budget windows, reloading the policy on SIGHUP; and, with a
+// metrics block in the policy, serving Prometheus metrics on threads of
+// their own.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,8 @@
 #include <string>
 
 #include "audit_pipeline.h"
+#include "metrics.h"
+#include "metrics_server.h"
 #include "reclaim.h"
 #include "segment.h"
 #include "sluice/policy.h"
@@ -37,9 +41,9 @@ struct SidecarOptions {
 
 class Sidecar {
  public:
-  // Loads and validates the policy, takes the segment's lock, creates or
-  // reopens the segment, opens the audit files and publishes the policy.
-  // Errors are one line.
+  // Loads and validates the policy, takes the segment's lock, binds
+  // metrics.listen, creates or reopens the segment, opens the audit files,
+  // publishes the policy and starts serving metrics. Errors are one line.
   static Result<Sidecar> start(const std::string& policy_path, SidecarOptions options = {});
 
   Sidecar(Sidecar&&) noexcept;
@@ -50,13 +54,15 @@ class Sidecar {
   void tick();
   // Re-reads the policy file; on error keeps the running policy.
   Status reload();
-  // Drains the audit ring to disk and marks the segment as having no live
-  // sidecar (counters stay).
+  // Stops serving metrics, drains the audit ring to disk and marks the
+  // segment as having no live sidecar (counters stay).
   void stop();
   // The audit drain; nullptr with SidecarOptions::Audit::kOff.
   AuditPipeline* audit() const { return audit_.get(); }
   // The sync with the central store; nullptr with SidecarOptions::Sync::kOff.
   StoreSync* store_sync() const { return sync_.get(); }
+  // The metrics endpoint; nullptr when the policy has no metrics block.
+  const MetricsServer* metrics() const { return metrics_.get(); }
 
   const SegmentMap& segment() const { return *seg_; }
   const Policy& policy() const { return policy_; }
@@ -74,8 +80,10 @@ class Sidecar {
   bool reopened_ = false;
   ReclaimStats reclaimed_;
   std::function<void(const std::string&)> log_;
+  std::unique_ptr<AuditTally> tally_;  // what the audit drain saw, for the metrics
   std::unique_ptr<AuditPipeline> audit_;
   std::unique_ptr<StoreSync> sync_;
+  std::unique_ptr<MetricsServer> metrics_;
 };
 
 // The lock file that makes one sidecar per segment.
