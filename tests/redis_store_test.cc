@@ -27,7 +27,13 @@ constexpr std::uint64_t kLongLease = 60'000;
 
 std::uint64_t now_unix() { return static_cast<std::uint64_t>(std::time(nullptr)); }
 
-StoreCell cell(std::uint64_t hash, std::uint64_t window_end = now_unix() + 3600) {
+// One window end for the whole run: cells built a second apart stay the same cell.
+std::uint64_t window_end_of_this_run() {
+  static const std::uint64_t end = now_unix() + 3600;
+  return end;
+}
+
+StoreCell cell(std::uint64_t hash, std::uint64_t window_end = window_end_of_this_run()) {
   return StoreCell{.hash = hash,
                    .limit_identity = hash ^ 0xabcdef,
                    .window_start = window_end - 86400,
@@ -312,7 +318,10 @@ TEST_F(RedisStoreTest, RestoreReturnsTheHostsCellsOfWindowsNotEnded) {
                               .cells = {current, local, ended, global_rate(24, 100, 1)}})
                   .ok());
   push_one("host-b", 2, 1, local_budget(25, 5));
-  push_one("host-b", 2, 2, global_budget(21, 10, 1000, 100, 100));
+  // The same cell as host-a's (one window), even if the clock ticked since.
+  CellUpdate b21 = global_budget(21, 10, 1000, 100, 100);
+  b21.cell = current.cell;
+  push_one("host-b", 2, 2, b21);
 
   Result<std::vector<RestoredCell>> restored = store_->restore("host-a", now);
   ASSERT_TRUE(restored.ok()) << restored.status().message();

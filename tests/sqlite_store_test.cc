@@ -57,7 +57,13 @@ std::unique_ptr<Store> must_open(const std::string& path) {
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
-StoreCell cell_named(std::uint64_t hash, std::uint64_t window_end = now_unix() + 3600) {
+// One window end for the whole run: cells built a second apart stay the same cell.
+std::uint64_t window_end_of_this_run() {
+  static const std::uint64_t end = now_unix() + 3600;
+  return end;
+}
+
+StoreCell cell_named(std::uint64_t hash, std::uint64_t window_end = window_end_of_this_run()) {
   StoreCell c;
   c.hash = hash;
   c.limit_identity = 1000 + hash;
