@@ -6,9 +6,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sluice::testing {
@@ -30,6 +33,22 @@ inline pid_t spawn_child(const std::vector<std::string>& args, const std::string
   if (o < 0 || e < 0 || ::dup2(o, STDOUT_FILENO) < 0 || ::dup2(e, STDERR_FILENO) < 0) ::_exit(126);
   ::execv(argv[0], argv.data());
   ::_exit(127);
+}
+
+// Stops a child with SIGTERM, and with SIGKILL if it is still running
+// after `grace`; reaps it either way.
+inline void stop_child(pid_t pid, std::chrono::milliseconds grace = std::chrono::seconds(5)) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (::waitpid(pid, nullptr, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 }  // namespace sluice::testing

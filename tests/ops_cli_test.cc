@@ -202,15 +202,7 @@ class OpsCliTest : public ::testing::Test {
   }
 
   void stop_sidecar() {
-    if (sidecar_ <= 0) return;
-    ::kill(sidecar_, SIGTERM);
-    int status = 0;
-    const bool gone = eventually([&] { return ::waitpid(sidecar_, &status, WNOHANG) != 0; },
-                                 std::chrono::seconds(5));
-    if (!gone) {
-      ::kill(sidecar_, SIGKILL);
-      ::waitpid(sidecar_, &status, 0);
-    }
+    testing::stop_child(sidecar_);
     sidecar_ = -1;
   }
 
