@@ -31,6 +31,7 @@ inline void prefetch_for_write(const void* p) {
 struct AuditSlot {
   shm::Word* record = nullptr;  // nullptr: not claimed (ring full)
   shm::Word length = 0;         // bytes, a multiple of 8
+  shm::Word position = 0;       // the record's ring position (monotonic, as head and tail)
 };
 
 // Claims `length` bytes (a multiple of 8, at most kAuditMaxRecordBytes) for
@@ -68,7 +69,7 @@ inline AuditSlot audit_claim(const SegmentMap& seg, shm::ClientSlot& me, shm::Wo
     // decision, by when they are in cache. A store here would instead sit in
     // the store buffer and stall the decision's first locked instruction.
     for (Word line = 0; line < length; line += 64) prefetch_for_write(record + line / 8);
-    return {record, length};
+    return {record, length, tail + pad};
   }
 }
 

@@ -2,8 +2,10 @@
 // steps cannot refill or drain a bucket), read once per decision and only
 // when a rate limit applies. Budget windows need wall time only to the
 // second, so clients derive it from CLOCK_MONOTONIC_COARSE plus the offset
-// the sidecar publishes with its heartbeat. Both are vDSO reads, no system
-// call; measured here (bench/clock_bench.cc): MONOTONIC ~26 ns, COARSE ~3 ns,
+// the sidecar publishes with its heartbeat: a wall-clock step reaches them
+// with the sidecar's next tick, together with window tables that hold the
+// new time (shm-layout/PROTOCOL.md, "Wall time"). Both are vDSO reads, no
+// system call; measured here (bench/clock_bench.cc): MONOTONIC ~26 ns, COARSE ~3 ns,
 // rdtsc ~11 ns. A calibrated TSC would save ~15 ns per rate decision but
 // trusts the TSC to be invariant and synchronized across cores, which a VM
 // does not promise; the vDSO clock already uses the TSC when it is safe.

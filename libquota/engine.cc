@@ -15,7 +15,9 @@
 #include <cstring>
 
 #include "audit_ring.h"
+#include "call_rules.h"
 #include "clock.h"
+#include "fault_point.h"
 #include "hashing.h"
 #include "key_table.h"
 #include "policy_snapshot.h"
@@ -30,7 +32,7 @@ namespace sluice {
 using shm::Word;
 using namespace shm;  // NOLINT(google-build-using-namespace): the layout's names read best bare
 
-inline constexpr int kMaxAttributes = 16;
+inline constexpr int kMaxAttributes = static_cast<int>(kMaxCallAttributes);
 inline constexpr int kMaxNames = 1 + kMaxLimits * kMaxMatchTerms;
 
 // An attribute name as two zero-padded words: names the policy can match
@@ -131,7 +133,10 @@ std::uint64_t cost_nusd(std::uint64_t input, std::uint64_t output, std::uint64_t
   }
   const unsigned __int128 pico = static_cast<unsigned __int128>(input) * input_pusd +
                                  static_cast<unsigned __int128>(output) * output_pusd;
-  return static_cast<std::uint64_t>((pico + 999) / 1000);
+  const unsigned __int128 nano = (pico + 999) / 1000;
+  // Past 2^64 nano-dollars (absurd prices times 2^32 tokens): the most a
+  // Word holds, which no budget admits, rather than a wrapped small amount.
+  return nano > ~std::uint64_t{0} ? ~std::uint64_t{0} : static_cast<std::uint64_t>(nano);
 }
 
 std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t cost) {
@@ -152,15 +157,33 @@ std::uint64_t units_for(std::uint64_t measure, const Usage& u, std::uint64_t cos
 
 namespace {
 
-// Adds a signed difference of units to a cell (rates in nanoseconds).
+// Adds a signed difference of units to a cell (rates in nanoseconds). A
+// refund gives back part of what was debited, so it cannot wrap. A debt
+// larger than kPlainDebt (absurd usage, or absurd prices) would wrap the
+// cell round to a small value, refunding instead of charging: it saturates
+// at kSaturatedCell, which rejects every call on the cell, instead.
 void adjust_cell(const SegmentMap& seg, const ReservationCell& cell, std::uint64_t from_units,
                  std::uint64_t to_units) {
   const Word key = load_relaxed(cell.key);
   const Word index = cell_key_index(key);
   if (index >= seg.key_capacity() || from_units == to_units) return;
   Word scale = cell_kind(key) == kKindRate ? load_relaxed(cell.emission_ns) : 1;
-  const Word delta = (to_units - from_units) * scale;  // two's complement when negative
-  fetch_add(seg.keys()[index].value, delta);
+  Word& value = seg.keys()[index].value;
+  if (to_units < from_units) {
+    fetch_add(value, Word{0} - (from_units - to_units) * scale);  // two's complement
+    return;
+  }
+  Word debt = 0;
+  if (!__builtin_mul_overflow(to_units - from_units, scale, &debt) && debt <= kPlainDebt) {
+    fetch_add(value, debt);
+    return;
+  }
+  Word seen = load_relaxed(value);
+  Word next = 0;
+  do {
+    next = seen >= kSaturatedCell || kSaturatedCell - seen <= debt ? std::max(seen, kSaturatedCell)
+                                                                   : seen + debt;
+  } while (!compare_exchange(value, seen, next));
 }
 
 Word valid_cell_count(const ReservationSlot& slot) {
@@ -190,20 +213,25 @@ std::uint64_t settle_cells(const SegmentMap& seg, ReservationSlot& slot, const U
     if (to < from) store_relaxed(slot.settled_mask, settled);
     adjust_cell(seg, slot.cells[i], from, to);
     if (to >= from) store_relaxed(slot.settled_mask, settled);
+    if (i + 1 < n) SLUICE_FAULT_POINT(kSettleBetweenCells);
   }
   return actual_cost;
 }
 
-void refund_extension(const SegmentMap& seg, ReservationSlot& slot, std::uint64_t mask,
-                      std::uint64_t extra_output) {
+void refund_extension(const SegmentMap& seg, ReservationSlot& slot, std::uint64_t extra_output) {
   const Word in = load_relaxed(slot.est_input), out = load_relaxed(slot.est_output);
   const Word in_p = load_relaxed(slot.input_pusd), out_p = load_relaxed(slot.output_pusd);
   const Usage with{in, out + extra_output, false}, without{in, out, false};
   const Word cost_with = cost_nusd(in, out + extra_output, in_p, out_p);
   const Word cost_without = cost_nusd(in, out, in_p, out_p);
   const Word n = valid_cell_count(slot);
+  Word mask = load_relaxed(slot.extend_mask);
   for (Word i = 0; i < n; ++i) {
     if (!(mask & (Word{1} << i))) continue;
+    // Unmarked before it is given back: a crash between loses the refund
+    // (the cell stays charged) rather than letting the sidecar give it twice.
+    mask &= ~(Word{1} << i);
+    store_relaxed(slot.extend_mask, mask);
     const Word measure = cell_measure(load_relaxed(slot.cells[i].key));
     adjust_cell(seg, slot.cells[i], units_for(measure, with, cost_with),
                 units_for(measure, without, cost_without));
@@ -216,6 +244,7 @@ void release_slot(ReservationSlot& slot, std::uint64_t seq) {
   store_relaxed(slot.extend_mask, 0);
   store_relaxed(slot.extend_target, 0);
   store_relaxed(slot.settle_kind, 0);
+  store_relaxed(slot.audit_at, 0);
   store_relaxed(slot.cell_count, 0);
   store_relaxed(slot.deadline_ns, 0);
   store_release(slot.state, make_state(seq, 0, 0, kResFree));
@@ -405,6 +434,10 @@ namespace {
 struct DecisionFacts {
   Word shadow_mask = 0;
   Word wall_ns = 0;  // the coarse wall clock, when the decision read it
+  // Admitted: the slot, still RESERVING, and the state it becomes (ACTIVE)
+  // once the reserve record is published.
+  ReservationSlot* slot = nullptr;
+  Word active_state = 0;
 };
 
 Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
@@ -423,12 +456,11 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
     reject(Reason::kNoPolicy, -1, 0);
     return d;
   }
-  const std::size_t n_attrs = req.attributes.size();
-  if (n_attrs > kMaxAttributes || req.input_tokens > detail::kMaxTokens ||
-      req.max_output_tokens > detail::kMaxTokens) {
+  if (!detail::request_is_valid(req)) {
     reject(Reason::kInvalidArgument, -1, 0);
     return d;
   }
+  const std::size_t n_attrs = req.attributes.size();
   const CompiledPolicy& p = s.policy;
 
   // Name each attribute by its entry in the policy's name dictionary (-1:
@@ -614,6 +646,7 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
       break;
     }
   }
+  SLUICE_FAULT_POINT(kReserveSlotClaimed);
   if (slot == nullptr) {
     reject(Reason::kTooManyReservations, -1, 0);
     return d;
@@ -641,6 +674,7 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
     if (ok) {
       debited |= Word{1} << i;
       store_relaxed(slot->debited_mask, debited);
+      if (i + 1 < n_cells) SLUICE_FAULT_POINT(kReserveBetweenDebits);
       continue;
     }
     if (c.flags & kFlagShadow) {
@@ -650,22 +684,22 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
       continue;
     }
     // Refund what this reservation already debited, then give the slot back.
+    // Each cell is unmarked before it is given back: a crash between loses
+    // that refund rather than letting the sidecar give it a second time.
     for (Word j = 0; j < i; ++j) {
       if (!(debited & (Word{1} << j))) continue;
-      fetch_add(plan[j].key->value, Word{0} - plan[j].debit);
       store_relaxed(slot->debited_mask, debited &= ~(Word{1} << j));
+      fetch_add(plan[j].key->value, Word{0} - plan[j].debit);
     }
     detail::release_slot(*slot, seq);
     reject(reject_reason(c), c.limit, retry);
     return d;
   }
 
-  if (req.hold_for_ns != 0) {
-    store_relaxed(slot->deadline_ns, monotonic_ns() + req.hold_for_ns);
-    store_release(slot->state, make_state(seq, 0, 0, kResActive));
-  } else {
-    store_release(slot->state, make_state(seq, s.me, 0, kResActive));
-  }
+  SLUICE_FAULT_POINT(kReserveDebited);
+  if (req.hold_for_ns != 0) store_relaxed(slot->deadline_ns, monotonic_ns() + req.hold_for_ns);
+  facts->slot = slot;
+  facts->active_state = make_state(seq, req.hold_for_ns != 0 ? kNoOwner : s.me, 0, kResActive);
   bump_own(me.admitted);
   for (Word i = 0; i < n_cells; ++i) bump_own(me.limit_admitted[plan[i].limit]);
   d.admitted = true;
@@ -674,8 +708,9 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
 }
 
 // Unix time of a record: the coarse clock (a few ns to read, to the
-// scheduler tick) plus the sidecar's published offset. Always the same clock,
-// so a process's records never go back in time; `sequence` orders them.
+// scheduler tick) plus the sidecar's published offset: a wall-clock step
+// shows in records from the sidecar's next tick, backwards too; `sequence`
+// orders them.
 inline Word audit_time(const ClientState& s) {
   return coarse_monotonic_ns() + load_relaxed(s.seg.header().wall_offset_ns);
 }
@@ -693,7 +728,11 @@ inline bool audit_off(const ClientState& s) {
 inline AuditSlot claim_record(ClientState& s, ClientSlot& me, Word length) {
   if (audit_off(s)) return {};
   const AuditSlot slot = audit_claim(s.seg, me, &s.audit_head, length);
-  if (slot.record == nullptr) fetch_add_relaxed(s.seg.audit_control().dropped, 1);
+  if (slot.record == nullptr) {
+    fetch_add_relaxed(s.seg.audit_control().dropped, 1);
+  } else {
+    SLUICE_FAULT_POINT(kAuditClaimed);
+  }
   return slot;
 }
 
@@ -727,7 +766,10 @@ Decision Client::reserve_raw(const CallRequest& req) {
 }
 
 // The record is claimed before the decision, so that a full ring can refuse
-// the call when audit is required, and published after it.
+// the call when audit is required, and published after it but before the
+// reservation becomes ACTIVE: a process that dies in between leaves a
+// RESERVING slot, which the sidecar refunds, so an admitted reservation that
+// can be spent always has its reserve record.
 Decision Client::reserve_now(const CallRequest& req) {
   ClientState& s = *s_;
   ClientSlot& me = s.seg.clients()[s.me - 1];
@@ -748,7 +790,10 @@ Decision Client::reserve_now(const CallRequest& req) {
   }
   DecisionFacts facts;
   const Decision d = decide(s, req, &facts);
-  if (slot.record == nullptr) return d;
+  if (slot.record == nullptr) {
+    if (facts.slot != nullptr) store_release(facts.slot->state, facts.active_state);
+    return d;
+  }
   // Every field is set here, as in commit and extend, rather than through a
   // shared helper returning a zero-initialized record: that measured +30 ns
   // at p50 (sluice_bench reserve_commit_audit_on_vs_off).
@@ -770,7 +815,9 @@ Decision Client::reserve_now(const CallRequest& req) {
   r.shadow_mask = facts.shadow_mask;
   audit_write_fixed(slot, r);
   audit_write_attributes(slot, req.attributes.data(), attrs);
+  SLUICE_FAULT_POINT(kAuditWritten);
   audit_publish(me, slot);
+  if (facts.slot != nullptr) store_release(facts.slot->state, facts.active_state);
   return d;
 }
 
@@ -807,14 +854,20 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
   Word seq = 0, st = 0;
   ReservationSlot* r = take(*s, id, kResSettling, &seq, &st);
   if (r == nullptr) return {SettleError::kUnknownReservation, 0};
+  SLUICE_FAULT_POINT(kSettleTaken);
   ClientSlot& me = s->seg.clients()[s->me - 1];
   const AuditSlot slot = claim_record(*s, me, sizeof(AuditRecord));
   store_relaxed(r->actual_input, actual.input);
   store_relaxed(r->actual_output, actual.output);
+  // Where this settlement's record goes: if this process dies before the
+  // slot is free, the sidecar writes the record only if this one never got
+  // published (reclaim.cc), so the settlement has exactly one.
+  store_relaxed(r->audit_at, slot.record != nullptr ? slot.position + 1 : 0);
   store_release(r->settle_kind, kind);
+  SLUICE_FAULT_POINT(kSettleKindStored);
   const Word est_input = load_relaxed(r->est_input), est_output = load_relaxed(r->est_output);
   const Word cost = detail::settle_cells(s->seg, *r, actual);
-  detail::release_slot(*r, seq);
+  SLUICE_FAULT_POINT(kSettleCellsDone);
   if (slot.record != nullptr) {
     AuditRecord a;
     a.time_unix_ns = audit_time(*s);
@@ -832,8 +885,11 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
     a.retry_after_ns = 0;
     a.shadow_mask = 0;
     audit_write_fixed(slot, a);
+    SLUICE_FAULT_POINT(kAuditWritten);
     audit_publish(me, slot);
+    SLUICE_FAULT_POINT(kSettlePublished);
   }
+  detail::release_slot(*r, seq);
   return {SettleError::kNone, cost};
 }
 
@@ -916,7 +972,10 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     c.limit = -1;
     c.kind = cell_kind(key);
     c.emission_ns = load_relaxed(r->cells[i].emission_ns);
-    c.debit = c.kind == kKindRate ? extra * c.emission_ns : extra;
+    c.debit = extra;
+    if (c.kind == kKindRate && __builtin_mul_overflow(extra, c.emission_ns, &c.debit)) {
+      c.debit = ~Word{0};  // too large
+    }
     // Capacity comes from the current policy; a limit gone from it no longer limits.
     c.capacity = ~Word{0};
     KeySlot& k = s.seg.keys()[index];
@@ -943,7 +1002,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     }
     if (!ok) {
       if (c.limit >= 0) bump_own(me.limit_rejected[c.limit]);
-      detail::refund_extension(s.seg, *r, taken, output_tokens);
+      detail::refund_extension(s.seg, *r, output_tokens);
       store_relaxed(r->extend_mask, 0);
       store_relaxed(r->extend_target, 0);
       store_release(r->state, st);
@@ -957,6 +1016,7 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     }
     taken |= Word{1} << i;
     store_relaxed(r->extend_mask, taken);
+    SLUICE_FAULT_POINT(kExtendBetweenCells);
   }
   store_relaxed(r->est_output, out + output_tokens);  // the extend is complete from here
   store_relaxed(r->extend_mask, 0);

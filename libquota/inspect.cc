@@ -5,6 +5,7 @@
 
 #include "policy_snapshot.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <ctime>
@@ -159,6 +160,10 @@ void fill_rate(const CompiledLimit& l, Word tat, Word now_ns, KeyRow& row) {
 
 void fill_budget(const CompiledLimit& l, Word value, Word window_start, KeyRow& row) {
   row.window_start_unix = window_start;
+  const Word n = std::min<Word>(l.window_count, kWindowTable);
+  for (Word w = 0; w + 1 < n; ++w) {
+    if (l.window_start[w] == window_start) row.window_end_unix = l.window_start[w + 1];
+  }
   row.window = iso_utc(window_start);
   row.used = value;
   row.limit_value = l.budget;
@@ -331,7 +336,7 @@ Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windo
     if (limit == by_identity.end()) continue;
     const CompiledLimit& l = *limit->second;
     if (l.kind == kKindBudget && !all_windows &&
-        load_relaxed(k.window_start) < current_window(l, wall_s)) {
+        load_relaxed(k.window_start) != current_window(l, wall_s)) {
       continue;
     }
     rows.push_back(row_for(l, k, now_ns));

@@ -19,6 +19,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "calendar.h"
+#include "yaml_document.h"
 
 namespace sluice {
 namespace {
@@ -931,17 +932,17 @@ std::uint64_t period_seconds(Period p) {
 
 Result<Policy> parse_policy(const std::string& yaml_text, const std::string& source) {
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(yaml_text);
+    int second_line = 0;
+    const YAML::Node root = detail::load_first_document(yaml_text, &second_line);
     PolicyReader reader(source);
-    if (docs.size() > 1) {
+    if (second_line != 0) {
       return Status(ErrorCode::kInvalidArgument,
-                    source + ":" + std::to_string(line_of(docs[1], 1)) +
-                        ": policy: the file holds " + std::to_string(docs.size()) +
-                        " YAML documents; keep one policy per file");
+                    source + ":" + std::to_string(second_line) +
+                        ": policy: a second YAML document starts here; keep one policy per file");
     }
     Policy policy;
     policy.source = source;
-    if (!reader.read(docs.empty() ? YAML::Node() : docs[0], &policy)) return reader.error();
+    if (!reader.read(root, &policy)) return reader.error();
     return policy;
   } catch (const YAML::Exception& e) {
     const int line = e.mark.is_null() ? 1 : e.mark.line + 1;

@@ -2,8 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
-#include <limits>
 #include <string>
 
 #include "calendar.h"
@@ -150,16 +150,17 @@ Status compile_policy(const Policy& policy, std::uint64_t seed, std::int64_t now
   return Status::Ok();
 }
 
-std::int64_t window_refresh_due(const shm::CompiledPolicy& compiled) {
-  std::int64_t due = std::numeric_limits<std::int64_t>::max();
+bool window_tables_hold(const shm::CompiledPolicy& compiled, std::int64_t now_unix) {
   const Word n = std::min<Word>(shm::load_relaxed(compiled.limit_count), shm::kMaxLimits);
   for (Word i = 0; i < n; ++i) {
     const shm::CompiledLimit& c = compiled.limits[i];
     if (shm::load_relaxed(c.kind) != shm::kKindBudget) continue;
-    due = std::min(
-        due, static_cast<std::int64_t>(shm::load_relaxed(c.window_start[shm::kWindowTable / 2])));
+    const auto first = static_cast<std::int64_t>(shm::load_relaxed(c.window_start[0]));
+    const auto middle =
+        static_cast<std::int64_t>(shm::load_relaxed(c.window_start[shm::kWindowTable / 2]));
+    if (now_unix < first || now_unix >= middle) return false;
   }
-  return due;
+  return true;
 }
 
 }  // namespace sluice

@@ -22,9 +22,11 @@ std::uint64_t limit_identity(const LimitSpec& limit);
 Status compile_policy(const Policy& policy, std::uint64_t seed, std::int64_t now_unix,
                       shm::Word generation, shm::CompiledPolicy& out);
 
-// The earliest middle entry (index kWindowTable / 2) of any budget's window
-// table: once wall time passes it, the sidecar republishes the policy with
-// fresh tables, long before any table runs out.
-std::int64_t window_refresh_due(const shm::CompiledPolicy& compiled);
+// Whether every budget's window table holds `now_unix` with room to spare:
+// at or after its first window and before its middle entry (index
+// kWindowTable / 2). When it does not (wall time moved on, or was stepped
+// back before the first window), the sidecar republishes the policy with
+// tables that start at the window holding now, long before any runs out.
+bool window_tables_hold(const shm::CompiledPolicy& compiled, std::int64_t now_unix);
 
 }  // namespace sluice

@@ -1,5 +1,7 @@
 #include "reclaim.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "process.h"
@@ -46,6 +48,28 @@ shm::AuditRecord abandon_record(const SegmentMap& seg, const ReservationSlot& r,
   }
   a.cost_nusd = cost;
   return a;
+}
+
+// Whether the dead settler of slot `index` published its own record for the
+// settlement. Its claim holds the span until the ring's consumer passes it,
+// and the consumer does not pass a dead producer's span while the producer
+// still settles a slot (AuditRingReader::skip_dead_claim): so a span behind
+// head was delivered, and one at or after it is published iff its header says so.
+bool settler_published(const SegmentMap& seg, const ReservationSlot& r, Word index, Word st) {
+  const Word at = load_relaxed(r.audit_at);
+  if (at == 0) return false;
+  const Word position = at - 1;
+  const Word head = load_acquire(seg.audit_control().head);
+  const Word cap = seg.audit_capacity();
+  const Word ahead = position - head;
+  if (ahead >= cap) return static_cast<std::int64_t>(ahead) < 0;  // behind head: delivered
+  if (position % kAuditAlign != 0 || (position & (cap - 1)) + sizeof(AuditRecord) > cap) {
+    return false;  // not a position a client could have claimed
+  }
+  const Word* record = seg.audit_ring() + (position & (cap - 1)) / 8;
+  if (record_length(load_acquire(record[0])) <= 0) return false;
+  const Word id = state_seq(st) << 32 | index;
+  return load_relaxed(record[offsetof(AuditRecord, reservation_id) / 8]) == id;
 }
 
 }  // namespace
@@ -111,8 +135,10 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
         if (kind != 0) {
           const Word cost = detail::settle_cells(
               seg, r, {load_relaxed(r.actual_input), load_relaxed(r.actual_output), kind == 2});
-          record(r, i, st, kind == 2 ? kAbandonFinishedCancel : kAbandonFinishedCommit,
-                 kind == 2 ? 0 : cost);
+          if (!settler_published(seg, r, i, st)) {
+            record(r, i, st, kind == 2 ? kAbandonFinishedCancel : kAbandonFinishedCommit,
+                   kind == 2 ? 0 : cost);
+          }
           ++stats.finished;
         } else {
           record(r, i, st, kAbandonChargedEstimate, estimated_cost(r));
@@ -129,7 +155,7 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
         const Word mine = make_state(seq, state_owner(st), kSidecarActor, kResExtending);
         if (!compare_exchange_strong(r.state, st, mine)) break;
         if (target > out) {
-          detail::refund_extension(seg, r, load_relaxed(r.extend_mask), target - out);
+          detail::refund_extension(seg, r, target - out);
           ++stats.extends_undone;
         }
         store_relaxed(r.extend_mask, 0);

@@ -2,7 +2,7 @@
 // shared_memory_object + mapped_region; no managed allocator, no mutex).
 #include "segment.h"
 
-#include <grp.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,7 +10,10 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <random>
+
+#include "group_access.h"
 
 namespace sluice {
 namespace bip = boost::interprocess;
@@ -22,12 +25,22 @@ struct SegmentMap::Mapping {
 namespace {
 
 constexpr std::uint64_t kPage = 4096;
+constexpr mode_t kSegmentMode = 0660;  // owner and group read-write; README, Security
+
+// segment.group as a gid; nothing when it is empty (sluiced's own group).
+Result<std::optional<gid_t>> group_of(const std::string& group) {
+  if (group.empty()) return std::optional<gid_t>();
+  Result<gid_t> gid = lookup_group(group, "segment.group");
+  if (!gid.ok()) return gid.status();
+  return std::optional<gid_t>(gid.value());
+}
 
 std::uint64_t round_up(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
 
 std::string shm_path(const std::string& name) { return "/dev/shm/" + name; }
 
-Status open_error(const std::string& name, const bip::interprocess_exception& e) {
+// `write`: the open asked for read-write access.
+Status open_error(const std::string& name, const bip::interprocess_exception& e, bool write) {
   const std::string path = shm_path(name);
   switch (e.get_error_code()) {
     case bip::not_found_error:
@@ -35,9 +48,7 @@ Status open_error(const std::string& name, const bip::interprocess_exception& e)
                                               "): is sluiced running? start it with: "
                                               "sluiced --config POLICY.yaml");
     case bip::security_error:
-      return Status(ErrorCode::kPermissionDenied, "permission denied on " + path +
-                                                      ": join the segment's group (see ls -l " +
-                                                      path + ") or run as its owner");
+      return Status(ErrorCode::kPermissionDenied, permission_denied_message(path, write));
     case bip::already_exists_error:
       return Status(ErrorCode::kAlreadyRunning,
                     "segment '" + name + "' already exists (" + path + ")");
@@ -92,12 +103,6 @@ SegmentMap::SegmentMap(SegmentMap&&) noexcept = default;
 SegmentMap& SegmentMap::operator=(SegmentMap&&) noexcept = default;
 SegmentMap::~SegmentMap() = default;
 
-shm::CompiledPolicy& SegmentMap::policy_slot(int i) const {
-  const shm::Region& r = header_->policy[i & 1];
-  return *reinterpret_cast<shm::CompiledPolicy*>(reinterpret_cast<std::uint8_t*>(header_) +
-                                                 shm::load_relaxed(r.offset));
-}
-
 bool SegmentMap::exists(const std::string& name) {
   struct stat st;
   return ::stat(shm_path(name).c_str(), &st) == 0;
@@ -125,13 +130,16 @@ Result<SegmentMap> SegmentMap::attach(const std::string& name, Access access) {
     }
     m.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, mode)});
   } catch (const bip::interprocess_exception& e) {
-    return open_error(name, e);
+    return open_error(name, e, access == Access::kReadWrite);
   }
   if (Status s = m.bind(/*require_ready=*/true); !s.ok()) return s;
   return m;
 }
 
-Result<SegmentMap> SegmentMap::reopen(const std::string& name, const SegmentSizes& sizes) {
+Result<SegmentMap> SegmentMap::reopen(const std::string& name, const SegmentSizes& sizes,
+                                      const std::string& group) {
+  Result<std::optional<gid_t>> gid = group_of(group);
+  if (!gid.ok()) return gid.status();
   Result<SegmentMap> m = attach(name);
   if (!m.ok()) return m;
   const Layout want = layout_for(sizes);
@@ -146,6 +154,16 @@ Result<SegmentMap> SegmentMap::reopen(const std::string& name, const SegmentSize
                       "old sizes or remove " +
                       shm_path(name) + " (its counters are lost) and start again");
   }
+  // A policy that names another group (or a segment someone chmodded) takes
+  // effect on restart, counters kept.
+  const int fd = ::open(shm_path(name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return Status(ErrorCode::kIo, "cannot open " + shm_path(name) + ": " + std::strerror(errno) +
+                                      "; run sluiced as the segment's owner");
+  }
+  const Status access = set_file_access(fd, shm_path(name), kSegmentMode, gid.value());
+  ::close(fd);
+  if (!access.ok()) return access;
   return m;
 }
 
@@ -158,23 +176,18 @@ std::uint64_t SegmentMap::random_seed() {
 Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSizes& sizes,
                                       const std::string& group, std::uint64_t hash_seed) {
   const Layout l = layout_for(sizes);
+  Result<std::optional<gid_t>> gid = group_of(group);
+  if (!gid.ok()) return gid.status();
   SegmentMap m;
   m.name_ = name;
   try {
     bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write,
-                                  bip::permissions(0660));
+                                  bip::permissions(kSegmentMode));
+    // Exactly 0660 whatever the umask, and the policy's group, checked.
     const int fd = shm.get_mapping_handle().handle;
-    ::fchmod(fd, 0660);  // not subject to the umask
-    if (!group.empty()) {
-      struct group* g = ::getgrnam(group.c_str());
-      if (g == nullptr || ::fchown(fd, static_cast<uid_t>(-1), g->gr_gid) != 0) {
-        const std::string why = g == nullptr ? "no such group" : std::strerror(errno);
-        bip::shared_memory_object::remove(name.c_str());
-        return Status(ErrorCode::kPermissionDenied,
-                      "cannot give segment '" + name + "' to group '" + group + "': " + why +
-                          "; create the group (groupadd " + group +
-                          ") and run sluiced as a member, or change segment.group");
-      }
+    if (Status s = set_file_access(fd, shm_path(name), kSegmentMode, gid.value()); !s.ok()) {
+      bip::shared_memory_object::remove(name.c_str());
+      return s;
     }
     shm.truncate(static_cast<bip::offset_t>(l.total));
     m.mapping_ = std::make_unique<Mapping>(Mapping{bip::mapped_region(shm, bip::read_write)});
@@ -182,7 +195,7 @@ Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSize
     if (e.get_error_code() != bip::already_exists_error) {
       bip::shared_memory_object::remove(name.c_str());
     }
-    return open_error(name, e);
+    return open_error(name, e, /*write=*/true);
   }
   auto* h = static_cast<shm::SegmentHeader*>(m.mapping_->region.get_address());
   shm::store_relaxed(h->magic, shm::kMagic);
@@ -191,6 +204,7 @@ Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSize
   shm::store_relaxed(h->segment_size, l.total);
   shm::store_relaxed(h->hash_seed, hash_seed == 0 ? random_seed() : hash_seed);
   shm::store_relaxed(h->created_unix, static_cast<shm::Word>(::time(nullptr)));
+  shm::store_relaxed(h->instance, random_seed());
   shm::store_relaxed(h->max_keys, sizes.max_keys);
   write_region(h->policy[0], l.policy[0]);
   write_region(h->policy[1], l.policy[1]);
@@ -260,6 +274,11 @@ Status SegmentMap::bind(bool require_ready) {
                                                 "' has a region outside its bounds (corrupt); "
                                                 "remove " +
                                                 path + " and restart sluiced");
+  }
+  // Every pointer is taken once, here, from the offsets just checked.
+  for (int i = 0; i < 2; ++i) {
+    policy_[i] =
+        reinterpret_cast<shm::CompiledPolicy*>(base + shm::load_relaxed(h.policy[i].offset));
   }
   keys_ = reinterpret_cast<shm::KeySlot*>(base + shm::load_relaxed(h.keys.offset));
   key_capacity_ = shm::load_relaxed(h.keys.count);

@@ -26,17 +26,22 @@ class SegmentMap {
   enum class Access { kReadWrite, kReadOnly };
   // Clients and tools: maps an existing, ready segment. Tools that only look
   // (sluice status, keys, limits) map it read-only: they need only read
-  // permission and cannot write a shared word by mistake.
+  // permission and cannot write a shared word by mistake. Permission denied
+  // names the segment's group to join.
   static Result<SegmentMap> attach(const std::string& name, Access access = Access::kReadWrite);
-  // Sidecar: creates a new segment (fails if one exists). Mode 0660; when
-  // `group` is not empty the segment is given to that group. Keys are hashed
-  // with `hash_seed` (hosts sharing a store share it); 0 picks a random one.
+  // Sidecar: creates a new segment (fails if one exists), mode exactly 0660
+  // whatever the umask; when `group` is not empty the segment is given to
+  // that group (an error naming the fix if it does not exist or sluiced may
+  // not use it). Keys are hashed with `hash_seed` (hosts sharing a store
+  // share it); 0 picks a random one.
   static Result<SegmentMap> create(const std::string& name, const SegmentSizes& sizes,
                                    const std::string& group, std::uint64_t hash_seed = 0);
   // A random, non-zero hash seed.
   static std::uint64_t random_seed();
-  // Sidecar: reopens an existing segment if it has this layout and sizes.
-  static Result<SegmentMap> reopen(const std::string& name, const SegmentSizes& sizes);
+  // Sidecar: reopens an existing segment if it has this layout and sizes,
+  // and sets its mode (0660) and group as create does.
+  static Result<SegmentMap> reopen(const std::string& name, const SegmentSizes& sizes,
+                                   const std::string& group = "");
   static bool exists(const std::string& name);
   static Status remove(const std::string& name);
 
@@ -46,7 +51,8 @@ class SegmentMap {
   ~SegmentMap();
 
   shm::SegmentHeader& header() const { return *header_; }
-  shm::CompiledPolicy& policy_slot(int i) const;
+  // Slot i & 1, where the header said at attach (a client may rewrite the header since).
+  shm::CompiledPolicy& policy_slot(int i) const { return *policy_[i & 1]; }
   shm::KeySlot* keys() const { return keys_; }
   std::uint64_t key_capacity() const { return key_capacity_; }
   shm::ReservationSlot* reservations() const { return reservations_; }
@@ -82,6 +88,7 @@ class SegmentMap {
   shm::AuditRingControl* audit_control_ = nullptr;
   shm::Word* audit_ring_ = nullptr;
   std::uint64_t audit_capacity_ = 0;
+  shm::CompiledPolicy* policy_[2] = {nullptr, nullptr};
 };
 
 }  // namespace sluice

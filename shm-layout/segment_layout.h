@@ -20,7 +20,7 @@ namespace sluice::shm {
 
 inline constexpr Word kMagic = 0x3130454349554c53ULL;  // "SLUICE01" little-endian
 inline constexpr Word kLayoutMajor = 3;
-inline constexpr Word kLayoutMinor = 0;
+inline constexpr Word kLayoutMinor = 1;               // 1: ReservationSlot::audit_at
 inline constexpr Word kReadyValue = 0x5245414459ULL;  // "READY"
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kLinePair = 128;
@@ -195,7 +195,9 @@ struct ReservationSlot {
   Word output_pusd;
   Word actual_input;
   Word actual_output;
-  Word reserved1;
+  // The settler's audit record: its ring position + 1 (0 = none), set with
+  // settle_kind. Tells the sidecar whether a dead settler published it.
+  Word audit_at;
   Word settle_kind;  // set once actual_* are written: 1 commit, 2 cancel
   ReservationCell cells[kMaxCellsPerReservation];
 };
@@ -411,7 +413,8 @@ struct SegmentHeader {
   Region reservations;
   Region clients;
   Region audit;
-  Word reserved0[6];
+  Word instance;  // random, non-zero, set at creation: names this segment in audit files
+  Word reserved0[5];
   // line pair: sidecar liveness and clock calibration
   Word sidecar_pid;
   Word sidecar_start_time;

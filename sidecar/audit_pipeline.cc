@@ -20,12 +20,12 @@ using namespace shm;  // NOLINT(google-build-using-namespace)
 
 namespace {
 
-// The sequence of the last record in `path`, read frame by frame from the
-// start (a file is preallocated: its zero tail is not read).
-std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
+// Calls `seen` with every verified record of `path`, read frame by frame
+// from the start (a file is preallocated: its zero tail is not read).
+void for_each_record_in(const std::string& path,
+                        const std::function<void(const audit::fb::Record&)>& seen) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::optional<std::uint64_t> last;
+  if (fd < 0) return;
   std::vector<std::uint8_t> buf(audit::kMaxFrameBytes);
   std::uint64_t offset = 0;
   for (;;) {
@@ -36,16 +36,35 @@ std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
     audit::FrameView f;
     while ((f = audit::decode_frame(bytes.subspan(at))).check == audit::FrameCheck::kOk) {
       flatbuffers::Verifier v(f.payload.data(), f.payload.size());
-      if (audit::fb::VerifyRecordBuffer(v)) {
-        last = audit::fb::GetRecord(f.payload.data())->sequence();
-      }
+      if (audit::fb::VerifyRecordBuffer(v)) seen(*audit::fb::GetRecord(f.payload.data()));
       at += f.size;
     }
     if (f.check != audit::FrameCheck::kTruncated || at == 0) break;  // the end, or damage
     offset += at;  // a frame runs past this read: read on from it
   }
   ::close(fd);
+}
+
+std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
+  std::optional<std::uint64_t> last;
+  for_each_record_in(path, [&](const audit::fb::Record& r) { last = r.sequence(); });
   return last;
+}
+
+// The ring position just past the last record of segment `instance` that
+// the two newest files of `dir` hold; nullopt if they hold none.
+std::optional<std::uint64_t> last_ring_end(const std::string& dir, std::uint64_t instance) {
+  Result<std::vector<std::string>> files = audit::list_segment_files(dir);
+  if (!files.ok() || instance == 0) return std::nullopt;
+  int looked = 0;
+  for (auto it = files->rbegin(); it != files->rend() && looked < 2; ++it, ++looked) {
+    std::optional<std::uint64_t> end;
+    for_each_record_in(*it, [&](const audit::fb::Record& r) {
+      if (r.ring_instance() == instance && r.ring_end() != 0) end = r.ring_end();
+    });
+    if (end) return end;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -60,7 +79,8 @@ std::uint64_t next_audit_sequence(const std::string& dir) {
 }
 
 Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg,
-                                                           const AuditSpec& spec, LogFn log) {
+                                                           const AuditSpec& spec,
+                                                           const std::string& group, LogFn log) {
   std::error_code ec;
   const std::string dir = std::filesystem::absolute(spec.dir, ec).lexically_normal().string();
   if (ec || dir.size() >= sizeof(Word) * kAuditDirWords) {
@@ -71,6 +91,7 @@ Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg
   }
   AuditWriterOptions o;
   o.dir = dir;
+  o.group = group;
   o.fsync_interval_ms = spec.fsync_interval_ms;
   o.rotate_bytes = spec.rotate_bytes;
   o.rotate_seconds = spec.rotate_seconds;
@@ -81,15 +102,22 @@ Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg
   Result<AuditWriter> w = AuditWriter::open(o, log);
   if (!w.ok()) return w.status();
   store_text(seg.header().audit_dir, dir.data(), dir.size());
-  return std::unique_ptr<AuditPipeline>(
+  std::unique_ptr<AuditPipeline> p(
       new AuditPipeline(seg, std::move(w.value()), dir, std::move(log), first));
+  // A sidecar that died left the records it had written in the ring too:
+  // read on after the last one the files hold, not from head.
+  if (const std::optional<std::uint64_t> end =
+          last_ring_end(dir, load_relaxed(seg.header().instance))) {
+    p->reader_.resume_at(*end);
+  }
+  return p;
 }
 
 AuditPipeline::AuditPipeline(const SegmentMap& seg, AuditWriter writer, std::string dir, LogFn log,
                              std::uint64_t first_sequence)
     : seg_(&seg),
       writer_(std::move(writer)),
-      reader_(seg),
+      reader_(seg, 100'000'000, AuditRingReader::Release::kExplicit),
       encoder_(seg),
       dir_(std::move(dir)),
       log_(std::move(log)),
@@ -121,17 +149,34 @@ void AuditPipeline::post(std::vector<AuditRecord> records) {
   posted_.insert(posted_.end(), records.begin(), records.end());
 }
 
-void AuditPipeline::append(const AuditRecordView& view) {
+bool AuditPipeline::append(const AuditRecordView& view) {
   const std::span<const std::uint8_t> payload = encoder_.encode(view, sequence_);
-  if (Status s = writer_.append(payload); !s.ok()) {
+  const Status s = writer_.append(payload);
+  if (!s.ok()) {
     // Not taken: the record is lost, and so is its sequence number (a gap).
     if (!failing_) log_("audit records are being lost: " + s.message());
     failing_ = true;
   } else {
     failing_ = false;
+    ++appended_;
   }
   ++sequence_;
   if (observer_) observe(payload);
+  return s.ok();
+}
+
+void AuditPipeline::release_written() {
+  const std::uint64_t through = writer_.written_through();
+  const AuditRingControl& ring = seg_->audit_control();
+  Word up_to = load_relaxed(ring.head);
+  while (!unwritten_.empty() && unwritten_.front().frames <= through) {
+    up_to = unwritten_.front().ring_end;
+    unwritten_.pop_front();
+  }
+  // With none left unwritten, everything read is on disk or was never to be
+  // (padding, skipped and unreadable spans).
+  if (unwritten_.empty()) up_to = reader_.read_position();
+  if (up_to != load_relaxed(ring.head)) reader_.release(up_to);
 }
 
 void AuditPipeline::observe(std::span<const std::uint8_t> payload) {
@@ -171,7 +216,8 @@ std::size_t AuditPipeline::pump(std::uint64_t now_ns, std::size_t max_records) {
       ++unreadable_;
       return;
     }
-    append(view);
+    view.ring_end = reader_.read_position();
+    if (append(view)) unwritten_.push_back({appended_, view.ring_end});
   });
   {
     std::lock_guard<std::mutex> lock(posted_mu_);
@@ -184,7 +230,14 @@ std::size_t AuditPipeline::pump(std::uint64_t now_ns, std::size_t max_records) {
   }
   handled += taking_.size();
   taking_.clear();
+  // Records leave the ring only once written: when a quarter of it waits,
+  // submit what is batched now rather than at the next sync.
+  const AuditRingControl& ring = seg_->audit_control();
+  if (4 * (load_relaxed(ring.tail) - load_relaxed(ring.head)) > seg_->audit_capacity()) {
+    if (Status s = writer_.submit(); !s.ok()) log_("audit writer: " + s.message());
+  }
   if (Status s = writer_.poll(); !s.ok()) log_("audit writer: " + s.message());
+  release_written();
   publish_stats();
   return handled;
 }
@@ -220,11 +273,12 @@ Status AuditPipeline::stop() {
   for (;;) {
     const std::size_t n = pump(monotonic_ns());
     const AuditRingControl& c = seg_->audit_control();
-    const bool empty = load_acquire(c.head) == load_acquire(c.tail);
+    const bool empty = reader_.read_position() == load_acquire(c.tail);
     if (n == 0 && (empty || monotonic_ns() > give_up)) break;
     if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   Status closed = writer_.close();
+  if (closed.ok()) reader_.release(reader_.read_position());
   publish_stats();
   return closed;
 }

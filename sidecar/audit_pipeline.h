@@ -3,7 +3,11 @@
 // (AuditWriter), with the counts `sluice status` shows published in the
 // ring's control block. Records the reclaimer settled join the same stream.
 //
-//   Result<std::unique_ptr<AuditPipeline>> p = AuditPipeline::open(seg, policy.audit, log);
+// A record leaves the ring (its span given back to producers) only once its
+// write has completed, so a sidecar killed at any moment loses none: the
+// next one reads the ring again from after the last record its files hold.
+//
+//   auto p = AuditPipeline::open(seg, policy.audit, policy.segment.group, log);
 //   (*p)->start();           // a thread drains from now on
 //   (*p)->post(abandoned);   // from any thread
 //   (*p)->stop();            // drains what is left, everything on disk
@@ -15,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -57,9 +62,10 @@ class AuditPipeline {
   using Observer = std::function<void(const DecodedRecord&)>;
 
   // Opens (and recovers) the audit directory `spec.dir`, made absolute, and
-  // publishes it in the segment header for tools.
+  // publishes it in the segment header for tools. What it creates is given
+  // to `group` (the policy's segment.group) when that is not empty.
   static Result<std::unique_ptr<AuditPipeline>> open(const SegmentMap& seg, const AuditSpec& spec,
-                                                     LogFn log);
+                                                     const std::string& group, LogFn log);
   ~AuditPipeline();
 
   // Called on the draining thread with every record, once it is appended
@@ -78,7 +84,8 @@ class AuditPipeline {
   // the writer's housekeeping. Returns how many records it handled.
   std::size_t pump(std::uint64_t now_ns, std::size_t max_records = 4096);
 
-  // Everything appended so far submitted; with `sync`, on disk.
+  // Everything appended so far submitted; with `sync`, on disk. The ring
+  // space of what was written is given back by the next pump() or stop().
   Status flush(bool sync);
   // Records on disk and the bytes their files hold.
   AuditWriterStats writer_stats() const { return writer_.stats(); }
@@ -90,7 +97,10 @@ class AuditPipeline {
   AuditPipeline(const SegmentMap& seg, AuditWriter writer, std::string dir, LogFn log,
                 std::uint64_t first_sequence);
   void run();
-  void append(const AuditRecordView& view);
+  // False if the writer did not take it (the record is lost).
+  bool append(const AuditRecordView& view);
+  // Gives the ring back up to the last record whose write has completed.
+  void release_written();
   void observe(std::span<const std::uint8_t> payload);
   void publish_stats();
 
@@ -103,7 +113,15 @@ class AuditPipeline {
   Observer observer_;
   std::uint64_t sequence_;
   std::uint64_t unreadable_ = 0;  // records copied out that did not decode
-  bool failing_ = false;          // the writer refused; logged once until it recovers
+  std::uint64_t appended_ = 0;    // frames the writer took since open
+  // Ring records read but not yet written: the frames appended up to and
+  // including each, and the ring position just past it, oldest first.
+  struct Unwritten {
+    std::uint64_t frames;
+    std::uint64_t ring_end;
+  };
+  std::deque<Unwritten> unwritten_;
+  bool failing_ = false;  // the writer refused; logged once until it recovers
 
   std::mutex posted_mu_;
   std::vector<shm::AuditRecord> posted_;

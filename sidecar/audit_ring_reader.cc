@@ -10,17 +10,24 @@ namespace sluice {
 
 using namespace shm;  // NOLINT(google-build-using-namespace)
 
-AuditRingReader::AuditRingReader(const SegmentMap& seg, std::uint64_t skip_after_ns)
-    : seg_(&seg), skip_after_ns_(skip_after_ns), copy_(kAuditMaxRecordBytes / sizeof(Word)) {}
+AuditRingReader::AuditRingReader(const SegmentMap& seg, std::uint64_t skip_after_ns,
+                                 Release release)
+    : seg_(&seg),
+      skip_after_ns_(skip_after_ns),
+      release_(release),
+      copy_(kAuditMaxRecordBytes / sizeof(Word)) {}
 
 // Last word first: a consumer killed part way leaves the header of a record
 // it had not finished zeroing, so the next consumer reads the record again
-// rather than mistaking one of its words for a header.
+// rather than mistaking one of its words for a header. At most the whole
+// ring, word by word from `from`, however odd a span a client's words made.
 void AuditRingReader::zero(std::uint64_t from, std::uint64_t to) {
-  const Word mask = seg_->audit_capacity() - 1;
+  const Word cap = seg_->audit_capacity();
   Word* words = seg_->audit_ring();
-  for (Word pos = to; pos > from; pos -= sizeof(Word)) {
-    store_relaxed(words[((pos - sizeof(Word)) & mask) / 8], 0);
+  const Word bytes = to - from;
+  const Word n = std::min<Word>(bytes / sizeof(Word) + (bytes % sizeof(Word) != 0), cap / 8);
+  for (Word i = n; i > 0; --i) {
+    store_relaxed(words[((from + (i - 1) * sizeof(Word)) & (cap - 1)) / 8], 0);
   }
 }
 
@@ -32,12 +39,17 @@ std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
   AuditRingControl& ring = seg_->audit_control();
   const Word cap = seg_->audit_capacity();
   const Word* words = seg_->audit_ring();
-  Word head = load_relaxed(ring.head);
+  if (!started_) {
+    read_ = load_relaxed(ring.head);
+    started_ = true;
+  }
+  Word head = read_;  // where reading goes on: ring.head, or ahead of it until release()
   Word tail = tail_seen_;
   auto read_tail = [&] {
     tail = tail_seen_ = load_acquire(ring.tail);
     stats_.high_water = std::max(stats_.high_water, tail - head);
-    return tail - head <= cap;  // else a client wrote nonsense into the tail
+    // Else a client wrote nonsense into the tail (or the head).
+    return tail - head <= cap && (tail - head) % kAuditAlign == 0;
   };
   stats_.blocked = false;
   std::size_t delivered = 0;
@@ -47,7 +59,7 @@ std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
     if (record_length(header) <= 0 || tail - head < sizeof(Word) || tail - head > cap) {
       if (!read_tail()) {  // start again from the tail
         ++stats_.corrupt;
-        zero(head, head + cap);
+        pass(head, tail);
         head = tail;
         break;
       }
@@ -66,13 +78,18 @@ std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
         stats_.blocked = true;
         break;
       }
-      zero(head, next);
+      pass(head, next);
       head = next;
       ++stats_.skipped;
       continue;
     }
     const Word len = static_cast<Word>(length);
-    if (len > tail - head) read_tail();
+    if (len > tail - head && !read_tail()) {
+      ++stats_.corrupt;
+      pass(head, tail);
+      head = tail;
+      break;
+    }
     const Word type = record_type(header);
     const bool fits = len % kAuditAlign == 0 && len <= cap - index && len <= tail - head;
     const bool valid =
@@ -82,32 +99,65 @@ std::size_t AuditRingReader::poll(std::uint64_t now_ns, std::size_t max_records,
     if (!valid) {
       // No way to find the next record boundary: drop what was claimed so far.
       ++stats_.corrupt;
-      zero(head, tail);
+      pass(head, tail);
       head = tail;
       break;
     }
     if (type == kAuditRecordEvent) {
       const std::size_t n = len / sizeof(Word);
       for (std::size_t w = 0; w < n; ++w) copy_[w] = load_relaxed(words[index / 8 + w]);
-      zero(head, head + len);
+      read_ = head + len;  // read_position() in the callback: just past this record
       on_record(std::span<const Word>(copy_.data(), n));
       ++stats_.drained;
       ++delivered;
-    } else {
-      zero(head, head + len);
     }
+    pass(head, head + len);  // per record: a crash here leaves no zeroed span behind head
     head += len;
-    store_release(ring.head, head);  // per record: a crash here leaves no zeroed span behind head
   }
-  store_release(ring.head, head);
+  read_ = head;
+  if (release_ == Release::kOnRead) store_release(ring.head, head);
   return delivered;
 }
 
+void AuditRingReader::pass(std::uint64_t from, std::uint64_t to) {
+  read_ = to;
+  if (release_ != Release::kOnRead) return;
+  zero(to - from > seg_->audit_capacity() ? to - seg_->audit_capacity() : from, to);
+  store_release(seg_->audit_control().head, to);
+}
+
+void AuditRingReader::release(std::uint64_t up_to) {
+  if (!started_) return;
+  AuditRingControl& ring = seg_->audit_control();
+  const Word head = load_relaxed(ring.head);
+  if (up_to - head > read_ - head) up_to = read_;  // never past what was read
+  if (up_to == head) return;
+  const Word cap = seg_->audit_capacity();
+  zero(up_to - head > cap ? up_to - cap : head, up_to);
+  store_release(ring.head, up_to);
+}
+
+bool AuditRingReader::resume_at(std::uint64_t position) {
+  const AuditRingControl& ring = seg_->audit_control();
+  const Word head = load_relaxed(ring.head), tail = load_acquire(ring.tail);
+  if (started_ || position - head > tail - head || position % kAuditAlign != 0) return false;
+  read_ = position;
+  started_ = true;
+  release(position);
+  return true;
+}
+
+bool AuditRingReader::settling(std::uint64_t client) const {
+  const ReservationSlot* slots = seg_->reservations();
+  for (Word i = 0; i < seg_->reservation_count(); ++i) {
+    const Word st = load_acquire(slots[i].state);
+    if (state_status(st) == kResSettling && state_actor(st) == client) return true;
+  }
+  return false;
+}
+
 std::uint64_t AuditRingReader::skip_dead_claim(std::uint64_t head, std::uint64_t tail) {
-  struct Span {
-    Word start, end;
-  };
-  std::vector<Span> claims;  // every claim at or after head (rare path: allocation is fine)
+  Word next_claim = ~Word{0};  // where the nearest claim after head starts
   Word end = head;
   bool dead_claim = false;
   ClientSlot* clients = seg_->clients();
@@ -121,8 +171,8 @@ std::uint64_t AuditRingReader::skip_dead_claim(std::uint64_t head, std::uint64_t
       // Where the claim lies relative to head, to stop the zero-run scan below.
       const Word start8 = (claim >> 28) & kClaimStartMask;
       const Word ahead8 = (start8 - (head >> 3)) & kClaimStartMask;
-      if (ahead8 < (kClaimStartMask >> 1)) {
-        claims.push_back({head + ahead8 * 8, head + (ahead8 + (claim & 0xfffffff)) * 8});
+      if (ahead8 < (kClaimStartMask >> 1) && (claim & 0xfffffff) != 0) {
+        next_claim = std::min(next_claim, head + ahead8 * 8);
       }
       continue;
     }
@@ -131,6 +181,9 @@ std::uint64_t AuditRingReader::skip_dead_claim(std::uint64_t head, std::uint64_t
       return head;  // a live producer: wait, however slow
     }
     if (claim_end > tail) continue;  // not a claim that took effect
+    // The reclaimer decides from this span whether a dead settler's record
+    // was published (reclaim.cc): keep it until the settlement is finished.
+    if (settling(i + 1)) return head;
     dead_claim = true;
     end = std::max(end, claim_end);
   }
@@ -141,12 +194,9 @@ std::uint64_t AuditRingReader::skip_dead_claim(std::uint64_t head, std::uint64_t
   if (dead_claim) return end;
   // No claim covers head: a consumer died after zeroing records it had not
   // yet moved head past. Step over the zeros to the next record (a non-zero
-  // header) or the next claimed span.
+  // header) or the next claimed span; one pass, however many claims there are.
   Word at = head;
-  while (at < tail && load_acquire(words[(at & (cap - 1)) / 8]) == 0) {
-    bool claimed = false;
-    for (const Span& c : claims) claimed |= c.start <= at && at < c.end;
-    if (claimed) break;
+  while (at < tail && at < next_claim && load_acquire(words[(at & (cap - 1)) / 8]) == 0) {
     at += sizeof(Word);
   }
   return at;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "frame.h"
+#include "group_access.h"
 #include "log_reader.h"
 
 namespace sluice {
@@ -128,18 +129,48 @@ Status validate(const AuditWriterOptions& o) {
   return Status::Ok();
 }
 
-Status make_dirs(const std::string& dir) {
+// Modes of what the writer creates (README, Security): sluiced's user
+// writes; the group (segment.group: the clients) may read the trail with
+// `sluice audit` but neither change nor delete any of it; others nothing.
+// The directory's set-group-ID bit gives files made in it its group.
+constexpr mode_t kDirMode = 02750;
+constexpr mode_t kParentDirMode = 0750;  // directories made on the way to it
+constexpr mode_t kFileMode = 0640;
+
+// Creates `dir` and the directories above it that are missing, each with
+// exactly its mode and given to `group`. Directories that exist are left
+// as they are (check_dir_access looks at the audit directory itself).
+Status make_dirs(std::string dir, std::optional<gid_t> group) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   std::string path;
   std::size_t pos = 0;
   while (pos != std::string::npos) {
     pos = dir.find('/', pos + 1);
     path = dir.substr(0, pos);
-    if (path.empty() || ::mkdir(path.c_str(), 0750) == 0 || errno == EEXIST) continue;
-    return Status(errno == EACCES ? ErrorCode::kPermissionDenied : ErrorCode::kIo,
-                  "cannot create audit directory '" + path + "': " + err_text(errno) +
-                      "; create it or choose another directory");
+    if (path.empty() || path == "/") continue;
+    if (::mkdir(path.c_str(), 0700) != 0) {
+      if (errno == EEXIST) continue;
+      return Status(errno == EACCES ? ErrorCode::kPermissionDenied : ErrorCode::kIo,
+                    "cannot create audit directory '" + path + "': " + err_text(errno) +
+                        "; create it or choose another directory");
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      return Status(ErrorCode::kIo, "cannot open audit directory '" + path +
+                                        "' just made: " + err_text(errno) + "; retry");
+    }
+    const Status s =
+        set_file_access(fd, path, pos == std::string::npos ? kDirMode : kParentDirMode, group);
+    ::close(fd);
+    if (!s.ok()) return s;
   }
   return Status::Ok();
+}
+
+std::string octal_mode(mode_t mode) {
+  std::array<char, 8> text{};
+  std::snprintf(text.data(), text.size(), "%04o", static_cast<unsigned>(mode & 07777));
+  return text.data();
 }
 
 }  // namespace
@@ -152,11 +183,13 @@ struct AuditWriter::Impl {
     std::size_t used = 0;
     std::size_t written = 0;
     std::uint64_t frames = 0;
+    std::uint64_t first_frame = 0;  // frames appended before this batch's first
     BatchState state = BatchState::kFree;
   };
 
   AuditWriterOptions opt;
   LogFn log;
+  std::optional<gid_t> group;  // opt.group's gid
   int dir_fd = -1;
   int fd = -1;
   std::string path;
@@ -294,12 +327,18 @@ struct AuditWriter::Impl {
     for (int attempt = 0; attempt < 100; ++attempt, ++name.counter) {
       if (name.counter > 999999) break;
       const std::string file = make_name(name);
-      const int f = ::openat(dir_fd, file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+      const int f =
+          ::openat(dir_fd, file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
       if (f < 0 && errno == EEXIST) continue;
       if (f < 0) {
         return Status(errno == EACCES ? ErrorCode::kPermissionDenied : ErrorCode::kIo,
                       "cannot create audit file '" + at_dir(file) + "': " + err_text(errno) +
                           "; check the directory's permissions and free space");
+      }
+      if (Status s = set_file_access(f, at_dir(file), kFileMode, group); !s.ok()) {
+        ::close(f);
+        ::unlinkat(dir_fd, file.c_str(), 0);
+        return s;
       }
       fd = f;
       start_file(at_dir(file), now, 0);
@@ -363,13 +402,49 @@ struct AuditWriter::Impl {
     return Status::Ok();
   }
 
+  // A directory that was already there keeps its mode and group: sluiced
+  // changes nothing it did not create. One that anyone may write is
+  // refused (anyone could delete the trail); a group-writable one, or one of
+  // another group than segment.group, gets a line in the log.
+  Status check_dir_access() const {
+    struct stat st {};
+    if (::fstat(dir_fd, &st) != 0) {
+      return Status(ErrorCode::kIo, "cannot stat audit directory '" + opt.dir +
+                                        "': " + err_text(errno) + "; check its permissions");
+    }
+    const std::string mode = octal_mode(st.st_mode);
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+      return Status(ErrorCode::kPermissionDenied,
+                    "audit directory '" + opt.dir + "' is writable by every user (mode " + mode +
+                        "), so anyone could delete the audit trail; chmod 2750 " + opt.dir +
+                        ", or remove it so that sluiced creates it");
+    }
+    if (st.st_mode & S_IWGRP) {
+      say("audit: directory " + opt.dir + " is group-writable (mode " + mode +
+          "): members of group '" + group_name(st.st_gid) +
+          "' could delete audit files; chmod g-w " + opt.dir);
+    }
+    if (group && st.st_gid != *group) {
+      say("audit: directory " + opt.dir + " belongs to group '" + group_name(st.st_gid) +
+          "', not segment.group '" + opt.group + "', whose members then cannot read it; chgrp " +
+          opt.group + " " + opt.dir + " && chmod 2750 " + opt.dir);
+    }
+    return Status::Ok();
+  }
+
   Status open_dir() {
-    if (Status s = make_dirs(opt.dir); !s.ok()) return s;
+    if (!opt.group.empty()) {
+      Result<gid_t> gid = lookup_group(opt.group, "segment.group");
+      if (!gid.ok()) return gid.status();
+      group = gid.value();
+    }
+    if (Status s = make_dirs(opt.dir, group); !s.ok()) return s;
     dir_fd = ::open(opt.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0) {
       return Status(ErrorCode::kIo, "cannot open audit directory '" + opt.dir +
                                         "': " + err_text(errno) + "; check its permissions");
     }
+    if (Status s = check_dir_access(); !s.ok()) return s;
     batches.resize(opt.batches_in_flight + 1);
     setup_ring();
     Result<std::vector<std::string>> files = own_files();
@@ -752,6 +827,7 @@ Status AuditWriter::append(std::span<const std::uint8_t> payload) {
     w.filling = i.value();
   }
   Impl::Batch& b = w.batches[static_cast<std::size_t>(w.filling)];
+  if (b.frames == 0) b.first_frame = w.st.frames_appended;
   audit::encode_frame(payload, std::span<std::uint8_t>(b.buf.data() + b.used, size));
   b.used += size;
   ++b.frames;
@@ -759,6 +835,24 @@ Status AuditWriter::append(std::span<const std::uint8_t> payload) {
   ++w.st.frames_appended;
   if (b.used >= w.opt.batch_bytes) w.submit_filling(false);
   return Status::Ok();
+}
+
+Status AuditWriter::submit() {
+  Impl& w = *impl_;
+  if (Status s = w.need_file(); !s.ok()) return s;
+  w.submit_filling(false);
+  return w.take_pending();
+}
+
+std::uint64_t AuditWriter::written_through() const {
+  const Impl& w = *impl_;
+  std::uint64_t through = w.st.frames_appended;
+  for (const Impl::Batch& b : w.batches) {
+    if (b.state != Impl::BatchState::kFree && b.frames != 0) {
+      through = std::min(through, b.first_frame);
+    }
+  }
+  return through;
 }
 
 Status AuditWriter::flush(bool sync) {

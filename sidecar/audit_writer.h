@@ -38,6 +38,9 @@ namespace sluice {
 
 struct AuditWriterOptions {
   std::string dir = "var/audit";
+  // The group given the directories and files the writer creates (dir 2750,
+  // files 0640: the group reads, only sluiced writes); empty: sluiced's own.
+  std::string group;
   std::uint64_t fsync_interval_ms = 50;  // 0: every batch is synced
   std::uint64_t rotate_bytes = 64ull << 20;
   std::uint64_t rotate_seconds = 3600;  // 0: no rotation by age
@@ -71,8 +74,10 @@ class AuditWriter {
  public:
   using LogFn = std::function<void(const std::string&)>;
 
-  // Creates the directory if needed, recovers its newest file (or creates
-  // one) and sets up io_uring or the pwrite fallback.
+  // Creates the directory if needed (mode 2750, and `group`), recovers its
+  // newest file (or creates one, 0640) and sets up io_uring or the pwrite
+  // fallback. An existing directory is not changed; one writable by every
+  // user is refused.
   static Result<AuditWriter> open(const AuditWriterOptions& options, LogFn log);
 
   AuditWriter(AuditWriter&&) noexcept;
@@ -87,6 +92,8 @@ class AuditWriter {
   // Submits what is batched. sync: also waits until everything taken is on
   // disk (fdatasync done).
   Status flush(bool sync);
+  // Submits what is batched, without waiting or syncing.
+  Status submit();
   // Reaps completions without blocking, syncs if the interval has passed,
   // rotates by age, retries failed writes. Call often (every few ms).
   Status poll();
@@ -94,6 +101,10 @@ class AuditWriter {
   Status close();
 
   AuditWriterStats stats() const;
+  // How many of the frames appended since open are written (in the page
+  // cache, so they outlive this process), counting from the first: frame k
+  // (0-based) is written when k < written_through().
+  std::uint64_t written_through() const;
 
  private:
   struct Impl;

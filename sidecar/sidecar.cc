@@ -6,9 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 #include "clock.h"
+#include "group_access.h"
 #include "policy_compiler.h"
 #include "policy_publisher.h"
 #include "process.h"
@@ -76,9 +76,7 @@ Status check_seed(const SegmentMap& seg, Store* store, const std::string& name) 
                     " so sluiced creates it afresh with the store's seed");
 }
 
-void publish_clock(shm::SegmentHeader& h) {
-  const std::uint64_t mono = monotonic_ns();
-  const std::uint64_t wall = realtime_ns();
+void publish_clock(shm::SegmentHeader& h, std::uint64_t mono, std::uint64_t wall) {
   shm::store_relaxed(h.wall_offset_ns, wall - mono);
   shm::store_release(h.heartbeat_ns, mono);
 }
@@ -93,6 +91,7 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       reopened_(o.reopened_),
       reclaimed_(o.reclaimed_),
       log_(std::move(o.log_)),
+      wall_clock_(std::move(o.wall_clock_)),
       tally_(std::move(o.tally_)),
       audit_(std::move(o.audit_)),
       sync_(std::move(o.sync_)),
@@ -114,6 +113,7 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     reopened_ = o.reopened_;
     reclaimed_ = o.reclaimed_;
     log_ = std::move(o.log_);
+    wall_clock_ = std::move(o.wall_clock_);
     tally_ = std::move(o.tally_);
     audit_ = std::move(o.audit_);
     sync_ = std::move(o.sync_);
@@ -136,9 +136,14 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   if (!policy.ok()) return policy.status();
   Sidecar s;
   s.log_ = std::move(options.log);
+  s.wall_clock_ = std::move(options.wall_clock);
   s.policy_path_ = policy_path;
   s.policy_ = std::move(policy.value());
   const std::string& name = s.policy_.segment.name;
+  // A group that does not exist fails the start before anything is touched.
+  if (const std::string& group = s.policy_.segment.group; !group.empty()) {
+    if (Result<gid_t> gid = lookup_group(group, "segment.group"); !gid.ok()) return gid.status();
+  }
 
   Result<int> lock = take_lock(name);
   if (!lock.ok()) return lock.status();
@@ -167,7 +172,7 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   }
   const SegmentSizes sizes = sizes_of(s.policy_);
   if (SegmentMap::exists(name)) {
-    Result<SegmentMap> old = SegmentMap::reopen(name, sizes);
+    Result<SegmentMap> old = SegmentMap::reopen(name, sizes, s.policy_.segment.group);
     if (old.ok()) {
       s.seg_ = std::make_unique<SegmentMap>(std::move(old.value()));
       s.reopened_ = true;
@@ -198,7 +203,7 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   }
   if (options.audit != SidecarOptions::Audit::kOff) {
     Result<std::unique_ptr<AuditPipeline>> audit =
-        AuditPipeline::open(*s.seg_, s.policy_.audit, s.log_);
+        AuditPipeline::open(*s.seg_, s.policy_.audit, s.policy_.segment.group, s.log_);
     if (!audit.ok()) return audit.status();
     s.audit_ = std::move(audit.value());
     if (s.tally_) {
@@ -210,7 +215,7 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   // Clock offset and policy first: a sidecar that shows as alive (pid and a
   // fresh heartbeat) has a policy clients can decide with.
   shm::SegmentHeader& h = s.seg_->header();
-  shm::store_relaxed(h.wall_offset_ns, realtime_ns() - monotonic_ns());
+  shm::store_relaxed(h.wall_offset_ns, s.wall_ns() - monotonic_ns());
   if (Status p = s.publish(); !p.ok()) return p;
   shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
   shm::store_release(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
@@ -223,30 +228,46 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   return s;
 }
 
+std::uint64_t Sidecar::wall_ns() const { return wall_clock_ ? wall_clock_() : realtime_ns(); }
+
 Status Sidecar::publish() {
-  const std::int64_t now = static_cast<std::int64_t>(::time(nullptr));
+  const auto now = static_cast<std::int64_t>(wall_ns() / 1'000'000'000ull);
   Result<std::uint64_t> gen = publish_policy(*seg_, policy_, now);
   return gen.ok() ? Status::Ok() : gen.status();
 }
 
+void Sidecar::refresh_windows(std::uint64_t wall_ns) {
+  const shm::Word gen = shm::load_acquire(seg_->header().policy_generation);
+  const auto now = static_cast<std::int64_t>(wall_ns / 1'000'000'000ull);
+  if (gen != 0 && !window_tables_hold(seg_->policy_slot(static_cast<int>(gen & 1)), now)) {
+    (void)publish();
+  }
+}
+
+// Budget windows follow the wall clock both ways: once it passes the
+// middle of the live window tables, or is stepped back before their first
+// window, the policy is republished with tables that start at the window
+// holding it. A client pairs the offset it reads with the tables it holds,
+// so the two go out in the order that keeps every pair it can see within
+// one table for any step shorter than 7 windows: on a step back the tables
+// that reach back go first, otherwise the clock does.
 void Sidecar::tick() {
   shm::SegmentHeader& h = seg_->header();
-  publish_clock(h);
+  const std::uint64_t mono = monotonic_ns();
+  const std::uint64_t wall = wall_ns();
+  const bool stepped_back = static_cast<std::int64_t>(wall - mono) <
+                            static_cast<std::int64_t>(shm::load_relaxed(h.wall_offset_ns));
+  if (stepped_back) refresh_windows(wall);
+  publish_clock(h, mono, wall);
+  if (!stepped_back) refresh_windows(wall);
   std::vector<shm::AuditRecord> settled;
-  const ReclaimStats r = reclaim(*seg_, monotonic_ns(), audit_ ? &settled : nullptr, realtime_ns());
+  const ReclaimStats r = reclaim(*seg_, monotonic_ns(), audit_ ? &settled : nullptr, wall_ns());
   if (audit_) audit_->post(std::move(settled));
   reclaimed_.abandoned += r.abandoned;
   reclaimed_.refunded_partial += r.refunded_partial;
   reclaimed_.finished += r.finished;
   reclaimed_.extends_undone += r.extends_undone;
   reclaimed_.clients_freed += r.clients_freed;
-  // Budget windows: republish once the live policy's window tables pass
-  // their middle, whoever published it and whenever.
-  const shm::Word gen = shm::load_acquire(h.policy_generation);
-  if (gen != 0 && static_cast<std::int64_t>(::time(nullptr)) >=
-                      window_refresh_due(seg_->policy_slot(static_cast<int>(gen & 1)))) {
-    (void)publish();
-  }
 }
 
 Status Sidecar::reload() {

@@ -37,6 +37,10 @@ struct SidecarOptions {
   };
   Sync sync = Sync::kThread;
   std::function<void(const std::string&)> log = [](const std::string&) {};
+  // Unix time in nanoseconds; empty: CLOCK_REALTIME. The wall clock the
+  // sidecar publishes to clients (as an offset from the monotonic clock) and
+  // computes budget windows from. Tests inject one to step it.
+  std::function<std::uint64_t()> wall_clock;
 };
 
 class Sidecar {
@@ -50,7 +54,7 @@ class Sidecar {
   Sidecar& operator=(Sidecar&&) noexcept;
   ~Sidecar();
 
-  // One tick: heartbeat, clock offset, reclaim, window refresh.
+  // One tick: heartbeat, clock offset, window refresh, reclaim.
   void tick();
   // Re-reads the policy file; on error keeps the running policy.
   Status reload();
@@ -71,7 +75,11 @@ class Sidecar {
 
  private:
   Sidecar() = default;
+  std::uint64_t wall_ns() const;
   Status publish();
+  // Republishes the policy when a budget's window table no longer holds
+  // `wall_ns` with room to spare (window_tables_hold).
+  void refresh_windows(std::uint64_t wall_ns);
 
   std::string policy_path_;
   Policy policy_;
@@ -80,7 +88,8 @@ class Sidecar {
   bool reopened_ = false;
   ReclaimStats reclaimed_;
   std::function<void(const std::string&)> log_;
-  std::unique_ptr<AuditTally> tally_;  // what the audit drain saw, for the metrics
+  std::function<std::uint64_t()> wall_clock_;  // empty: CLOCK_REALTIME
+  std::unique_ptr<AuditTally> tally_;          // what the audit drain saw, for the metrics
   std::unique_ptr<AuditPipeline> audit_;
   std::unique_ptr<StoreSync> sync_;
   std::unique_ptr<MetricsServer> metrics_;

@@ -137,5 +137,24 @@ TEST(Attach, SegmentIsCreatedReadableOnlyByOwnerAndGroup) {
   EXPECT_EQ(st.st_mode & 0777, 0660u);
 }
 
+// Found by tests/fuzz/fuzz_segment_scan: the sidecar read a policy slot
+// wherever the header's region table said at the time, so a client that
+// rewrote the table sent its reads and writes outside the mapping.
+TEST(Attach, PolicySlotsStayWhereAttachFoundThemWhenAClientRewritesTheHeader) {
+  SidecarHarness h("slot-moved", kPolicy);
+  const SegmentMap& seg = h.seg();
+  shm::CompiledPolicy* const slots[] = {&seg.policy_slot(0), &seg.policy_slot(1)};
+  shm::store_relaxed(seg.header().policy[0].offset, 0x80028c8ull << 8);
+  shm::store_relaxed(seg.header().policy[1].offset, 1);
+  EXPECT_EQ(&seg.policy_slot(0), slots[0]);
+  EXPECT_EQ(&seg.policy_slot(1), slots[1]);
+  EXPECT_EQ(&seg.policy_slot(2), slots[0]);
+  const auto* base = reinterpret_cast<const std::uint8_t*>(&seg.header());
+  for (const shm::CompiledPolicy* slot : slots) {
+    EXPECT_GE(reinterpret_cast<const std::uint8_t*>(slot), base + shm::kHeaderBytes);
+    EXPECT_LE(reinterpret_cast<const std::uint8_t*>(slot + 1), base + seg.size());
+  }
+}
+
 }  // namespace
 }  // namespace sluice

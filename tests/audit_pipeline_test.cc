@@ -260,5 +260,49 @@ TEST(AuditPipeline, AReloadThatMovesTheAuditFilesIsRefusedAndTheRunningPolicyKep
   EXPECT_TRUE(a.h().sidecar().policy().audit.required);
 }
 
+// A drain killed after writing records but before giving their ring span
+// back: the next one reads on after the last record its files hold, so every
+// record is on disk exactly once.
+TEST(AuditPipeline, DrainRestartedAfterACrashWritesEveryRecordOnce) {
+  SidecarHarness h("pipe-crash", kLimits);
+  const std::string dir = "/tmp/" + h.segment() + "-crash-audit";
+  AuditSpec spec;
+  spec.dir = dir;
+  spec.fsync_interval_ms = 60'000;  // nothing is written before the flush below
+  Client c = h.attach();
+  const Attribute attrs[] = {{"team", "search"}, {"model", "cheap"}};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.reserve({attrs, 1, 1}).admitted());  // + a cancel
+  const shm::AuditRingControl& ring = h.seg().audit_control();
+  const shm::Word head_before = shm::load_acquire(ring.head);
+
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    Result<std::unique_ptr<AuditPipeline>> p = AuditPipeline::open(h.seg(), spec, "", nullptr);
+    if (!p.ok()) ::_exit(1);
+    (*p)->pump(monotonic_ns());
+    ::_exit((*p)->flush(true).ok() ? 0 : 2);  // on disk; the ring not yet given back
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(shm::load_acquire(ring.head), head_before);  // still claimed
+  EXPECT_EQ(read_all(dir).size(), 20u);
+
+  Result<std::unique_ptr<AuditPipeline>> p =
+      AuditPipeline::open(h.seg(), spec, "", [](const std::string&) {});
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  ASSERT_TRUE(c.reserve({attrs, 1, 1}).admitted());  // two records more, after the crash
+  while ((*p)->pump(monotonic_ns()) != 0) {
+  }
+  ASSERT_TRUE((*p)->stop().ok());
+  EXPECT_EQ(shm::load_acquire(ring.head), shm::load_acquire(ring.tail));
+  const std::vector<Row> rows = read_all(dir);
+  ASSERT_EQ(rows.size(), 22u);
+  std::map<std::pair<std::uint64_t, fb::Event>, int> seen;
+  for (const Row& r : rows) ++seen[{r.reservation_id, r.event}];
+  for (const auto& [key, n] : seen) EXPECT_EQ(n, 1) << "reservation " << key.first;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sluice

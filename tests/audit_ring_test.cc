@@ -121,28 +121,28 @@ TEST(AuditRing, RecordsOfEverySizeWrapAroundTheRingIntact) {
   const std::string name(shm::kAuditMaxNameBytes, 'n');
   int calls = 0;
   std::size_t max_bytes = 0;
-  // Value lengths 0..255 and 1..14 extra attributes give record lengths from
-  // the smallest to the largest; the 64 KiB ring wraps many times.
+  // Value lengths 1..255 and up to 4 extra attributes (as many as a call
+  // may carry: kMaxAttributeBytes) give record lengths from the smallest to
+  // the largest; the 64 KiB ring wraps many times.
   for (int extra = 0; extra <= 4; ++extra) {
-    for (int v = 0; v <= 255; ++v) {
+    for (int v = 1; v <= 255; ++v) {
+      int fit = 0;
+      std::size_t bytes = 2 + 4 + 6;
+      while (fit < extra && bytes + 2 + name.size() + v <= kMaxAttributeBytes) {
+        bytes += 2 + name.size() + v;
+        ++fit;
+      }
       std::vector<std::string> values;
       std::vector<Attribute> attrs = {{"team", "search"}};
-      values.reserve(extra);
-      for (int e = 0; e < extra; ++e) values.push_back(std::string(v, static_cast<char>('a' + e)));
-      for (int e = 0; e < extra; ++e) attrs.push_back({name, values[e]});
+      values.reserve(fit);
+      for (int e = 0; e < fit; ++e) values.push_back(std::string(v, static_cast<char>('a' + e)));
+      for (int e = 0; e < fit; ++e) attrs.push_back({name, values[e]});
       const Decision d = c.reserve_raw({attrs, 1, 1});
       ASSERT_TRUE(d.admitted);
       ASSERT_TRUE(c.cancel(d.reservation_id).ok());
       ++calls;
       std::vector<Drained> got = drain(reader);
       ASSERT_EQ(got.size(), 2u);
-      // Attributes past kAuditMaxAttributeBytes are left out, whole.
-      int fit = 0;
-      std::size_t bytes = 2 + 4 + 6;
-      while (fit < extra && bytes + 2 + name.size() + v <= shm::kAuditMaxAttributeBytes) {
-        bytes += 2 + name.size() + v;
-        ++fit;
-      }
       ASSERT_EQ(got[0].attrs.size(), static_cast<std::size_t>(fit + 1));
       max_bytes = std::max(max_bytes, bytes);
       for (int e = 0; e < fit; ++e) {
@@ -160,7 +160,9 @@ TEST(AuditRing, RecordsOfEverySizeWrapAroundTheRingIntact) {
   EXPECT_EQ(shm::load_relaxed(h.seg().audit_control().dropped), 0u);
 }
 
-TEST(AuditRing, TheLargestRecordIsTruncatedToTheAttributeLimit) {
+// A call past the attribute bounds is rejected as invalid_argument; its
+// record still says what it carried, truncated to what a record holds.
+TEST(AuditRing, AnOversizedCallIsRecordedTruncatedToTheAttributeLimit) {
   SidecarHarness h("ring-max", kPolicy, kSmallRing);
   Client c = h.attach();
   AuditRingReader reader(h.seg());
@@ -169,9 +171,13 @@ TEST(AuditRing, TheLargestRecordIsTruncatedToTheAttributeLimit) {
   std::vector<Attribute> attrs = {{"team", "search"}};
   for (int i = 0; i < 10; ++i) attrs.push_back({key, big});
   const Decision d = c.reserve_raw({attrs, 1, 1});
-  ASSERT_TRUE(d.admitted);
+  ASSERT_FALSE(d.admitted);
+  EXPECT_EQ(d.reason, Reason::kInvalidArgument);
   std::vector<Drained> got = drain(reader);
   ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(decision(got[0]), shm::kAuditRejected);
+  EXPECT_EQ(shm::info_reason(got[0].view.fixed.info),
+            static_cast<shm::Word>(Reason::kInvalidArgument));
   // 2 + 4 + 6 bytes for team, then 320 per attribute: three fit in 1024.
   ASSERT_EQ(got[0].attrs.size(), 4u);
   EXPECT_EQ(got[0].attrs[1].first, std::string(63, 'k'));
@@ -412,6 +418,39 @@ TEST(AuditRing, GarbageInTheRingIsDroppedNotDelivered) {
   EXPECT_EQ(reader.stats().corrupt, 1u);
   EXPECT_EQ(shm::load_relaxed(ring.head), 64u);
   EXPECT_EQ(shm::load_relaxed(h.seg().audit_ring()[0]), 0u);
+}
+
+// Found by tests/fuzz/fuzz_segment_scan: zeroing the span up to such a tail
+// stepped past zero and went on for 2^61 words.
+TEST(AuditRing, ATailThatIsNotAWholeNumberOfWordsIsDroppedNotLoopedOn) {
+  SidecarHarness h("ring-odd-tail", kPolicy);
+  shm::AuditRingControl& ring = h.seg().audit_control();
+  shm::store_relaxed(ring.tail, 10);
+  shm::store_release(h.seg().audit_ring()[0], shm::make_record_header(168, shm::kAuditRecordEvent));
+  AuditRingReader reader(h.seg());
+  EXPECT_EQ(reader.poll(monotonic_ns(), 100, [](std::span<const shm::Word>) { FAIL(); }), 0u);
+  EXPECT_EQ(reader.stats().corrupt, 1u);
+  EXPECT_EQ(shm::load_relaxed(ring.head), 10u);
+  EXPECT_EQ(shm::load_relaxed(h.seg().audit_ring()[0]), 0u);
+}
+
+TEST(AuditRing, ATailMovedPastTheRingWhileARecordIsReadIsDroppedNotDelivered) {
+  SidecarHarness h("ring-far-tail", kPolicy);
+  shm::AuditRingControl& ring = h.seg().audit_control();
+  shm::Word* words = h.seg().audit_ring();
+  // A padding record, then a span claimed and not yet written.
+  shm::store_release(words[0], shm::make_record_header(16, shm::kAuditRecordPadding));
+  shm::store_relaxed(ring.tail, 32);
+  AuditRingReader reader(h.seg());
+  EXPECT_EQ(reader.poll(monotonic_ns(), 100, [](std::span<const shm::Word>) { FAIL(); }), 0u);
+  ASSERT_EQ(shm::load_relaxed(ring.head), 16u);
+  // The span's header appears with a length past the tail the reader saw,
+  // and the tail it reads again is three rings ahead.
+  shm::store_release(words[2], shm::make_record_header(168, shm::kAuditRecordEvent));
+  shm::store_relaxed(ring.tail, 3 * h.seg().audit_capacity());
+  EXPECT_EQ(reader.poll(monotonic_ns(), 100, [](std::span<const shm::Word>) { FAIL(); }), 0u);
+  EXPECT_EQ(reader.stats().corrupt, 1u);
+  EXPECT_EQ(shm::load_relaxed(words[2]), 0u);
 }
 
 TEST(AuditRing, AConsumerKilledAfterZeroingBeforeMovingHeadIsRecoveredFrom) {

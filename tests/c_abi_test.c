@@ -195,13 +195,6 @@ static void rejections_that_are_decisions_not_errors(sluice_client* c) {
   CHECK(sluice_reserve(c, mystery, 2, 1, 1, 0, &d) == SLUICE_OK);
   CHECK(d.admitted == 0);
   CHECK_STR(sluice_reason_name(d.reason), "unknown_model_price");
-
-  sluice_attr many[17];
-  for (int i = 0; i < 17; ++i) many[i] = kPricing[0];
-  CHECK(sluice_reserve(c, many, 17, 1, 1, 0, &d) == SLUICE_OK);
-  CHECK(d.admitted == 0);
-  CHECK_STR(sluice_reason_name(d.reason), "invalid_argument");
-  CHECK_STR(sluice_limit_name(c, d.limit_index), "");
 }
 
 static void held_reservation_settles_from_another_client(sluice_client* c, const char* segment) {
@@ -244,8 +237,76 @@ static void null_and_out_of_range_arguments_are_errors(sluice_client* c) {
   CHECK(sluice_reserve(c, kPricing, 3, 1, 1, 0, &d) == SLUICE_OK);
   CHECK(d.admitted == 1);
   CHECK(sluice_commit(c, d.reservation_id, UINT64_MAX, 0, &cost) == SLUICE_ERR_INVALID_ARGUMENT);
-  CHECK(CONTAINS(sluice_last_error(), "out of range"));
+  CHECK(CONTAINS(sluice_last_error(), "input_tokens 18446744073709551615 is more than 4294967296"));
   CHECK(sluice_commit(c, d.reservation_id, 1, 1, NULL) == SLUICE_OK); /* cost may be NULL */
+}
+
+/* A call outside the SLUICE_MAX_* bounds is an error naming the bound, with
+ * the decision filled in as a rejection; team "bulk" has room for all of it,
+ * so nothing else could refuse these calls. */
+static void calls_outside_the_bounds_are_errors_naming_the_bound(sluice_client* c) {
+  static const sluice_attr kBulk[] = {{"team", "bulk"}, {"model", "gpt-4o"}};
+  sluice_decision d;
+  memset(&d, 0xff, sizeof d);
+  sluice_attr many[SLUICE_MAX_ATTRIBUTES + 1];
+  for (int i = 0; i < SLUICE_MAX_ATTRIBUTES + 1; ++i) many[i] = kBulk[0];
+  CHECK(sluice_reserve(c, many, 17, 1, 1, 0, &d) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK_STR(sluice_last_error(),
+            "sluice_reserve: 17 attributes, at most 16: leave out those no limit matches; "
+            "nothing was charged");
+  CHECK(d.admitted == 0);
+  CHECK(d.reservation_id == 0);
+  CHECK_STR(sluice_reason_name(d.reason), "invalid_argument");
+  CHECK_STR(sluice_limit_name(c, d.limit_index), "");
+
+  char value[SLUICE_MAX_ATTRIBUTE_VALUE_BYTES + 2];
+  memset(value, 'v', sizeof value - 1);
+  value[sizeof value - 1] = '\0'; /* 256 bytes */
+  const sluice_attr long_value[] = {{"team", "bulk"}, {"model", "gpt-4o"}, {"user", value}};
+  CHECK(sluice_reserve(c, long_value, 3, 1, 1, 0, &d) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK_STR(sluice_last_error(),
+            "sluice_reserve: attribute 'user' has a value of 256 bytes, at most 255; pass a "
+            "shorter value (e.g. an id or a hash); nothing was charged");
+  value[SLUICE_MAX_ATTRIBUTE_VALUE_BYTES] = '\0'; /* 255 bytes: taken */
+  CHECK(sluice_reserve(c, long_value, 3, 1, 1, 0, &d) == SLUICE_OK);
+  CHECK(d.admitted == 1);
+  CHECK(sluice_cancel(c, d.reservation_id) == SLUICE_OK);
+
+  const sluice_attr empty_value[] = {{"team", ""}};
+  CHECK(sluice_reserve(c, empty_value, 1, 1, 1, 0, &d) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "attribute 'team' has an empty value"));
+  const sluice_attr empty_name[] = {{"team", "bulk"}, {"", "x"}};
+  CHECK(sluice_reserve(c, empty_name, 2, 1, 1, 0, &d) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "attribute 2 has an empty name"));
+  CHECK(sluice_reserve(c, kBulk, 2, SLUICE_MAX_TOKENS + 1, 0, 0, &d) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "input_tokens 4294967297 is more than 4294967296"));
+  CHECK(sluice_reserve(c, kBulk, 2, 0, UINT64_MAX, 0, &d) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "max_output_tokens 18446744073709551615 is more than"));
+  CHECK(strchr(sluice_last_error(), '\n') == NULL);
+
+  /* Settling: out-of-range counts leave the reservation open; a settled one
+   * is unknown to every later commit, cancel and extend. */
+  uint64_t cost = 0;
+  sluice_extension e;
+  CHECK(sluice_reserve(c, kBulk, 2, 10, 10, 0, &d) == SLUICE_OK);
+  CHECK(d.admitted == 1);
+  CHECK(sluice_commit(c, d.reservation_id, 1, SLUICE_MAX_TOKENS + 1, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "output_tokens 4294967297 is more than 4294967296"));
+  CHECK(CONTAINS(sluice_last_error(), "is unchanged and still open"));
+  CHECK(sluice_extend(c, d.reservation_id, SLUICE_MAX_TOKENS, &e) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "would pass 4294967296 output tokens"));
+  CHECK(sluice_commit(c, d.reservation_id, 10, 10, &cost) == SLUICE_OK);
+  CHECK_U64(cost, 125000);
+  CHECK(sluice_commit(c, d.reservation_id, 10, 10, &cost) == SLUICE_ERR_UNKNOWN_RESERVATION);
+  CHECK(CONTAINS(sluice_last_error(), "nothing was charged"));
+  CHECK(sluice_cancel(c, d.reservation_id) == SLUICE_ERR_UNKNOWN_RESERVATION);
+  CHECK(sluice_extend(c, d.reservation_id, 1, &e) == SLUICE_ERR_UNKNOWN_RESERVATION);
+  CHECK(sluice_reserve(c, kBulk, 2, 10, 10, 0, &d) == SLUICE_OK);
+  CHECK(sluice_cancel(c, d.reservation_id) == SLUICE_OK);
+  CHECK(sluice_commit(c, d.reservation_id, 1, 1, &cost) == SLUICE_ERR_UNKNOWN_RESERVATION);
+  CHECK(sluice_cancel(c, d.reservation_id) == SLUICE_ERR_UNKNOWN_RESERVATION);
 }
 
 int main(int argc, char** argv) {
@@ -271,6 +332,7 @@ int main(int argc, char** argv) {
   rejections_that_are_decisions_not_errors(c);
   held_reservation_settles_from_another_client(c, segment);
   null_and_out_of_range_arguments_are_errors(c);
+  calls_outside_the_bounds_are_errors_naming_the_bound(c);
   sluice_detach(c);
 
   if (failures > 0) {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -279,7 +280,7 @@ TEST_F(CliTest, ReserveThenCommitFromAnotherProcessSettlesExactlyOnce) {
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.err, "sluice: reservation " + id +
                            " is not live (unknown, already settled, or abandoned after its "
-                           "--ttl)\n");
+                           "--ttl); nothing was charged: check the id `sluice reserve` printed\n");
   EXPECT_EQ(pricing_used(), 0.0045);
 }
 
@@ -363,7 +364,17 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLineAndChargeNothing) {
       {"reserve", "--attr", "team=pricing", "--input-tokens", "1", "--max-output-tokens", "1",
        "--ttl", "15 minutes"},
       {"reserve", "--attr", "team=pricing", "--input-tokens", "1"},
+      {"charge", "--attr", "team=pricing", "--input-tokens", "18446744073709551616",
+       "--output-tokens", "1"},
+      {"charge", "--attr", "team=", "--input-tokens", "1", "--output-tokens", "1"},
+      {"charge", "--attr", "team=" + std::string(256, 'x'), "--input-tokens", "1",
+       "--output-tokens", "1"},
+      {"charge", "--attr", std::string(64, 'k') + "=v", "--input-tokens", "1", "--output-tokens",
+       "1"},
       {"commit", "abc", "--input-tokens", "1", "--output-tokens", "1"},
+      {"commit", "-1", "--input-tokens", "1", "--output-tokens", "1"},
+      {"commit", "18446744073709551616", "--input-tokens", "1", "--output-tokens", "1"},
+      {"commit", "4294967296", "--input-tokens", "4294967297", "--output-tokens", "1"},
       {"cancel", "12x"},
       {"frobnicate"},
   };
@@ -377,7 +388,95 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLineAndChargeNothing) {
   const json s = status();
   EXPECT_EQ(s["keys_used"], 0);
   EXPECT_EQ(s["admitted_total"], 0);
+  EXPECT_EQ(s["rejected_total"], 0);  // refused before the segment was touched
   EXPECT_EQ(s["reservations_in_flight"], 0);
+}
+
+TEST_F(CliTest, BadInputMessagesSayWhatIsWrongAndHowToFixIt) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--attr", "team=", "--input-tokens", "1", "--output-tokens", "1"},
+       "sluice: --attr 'team=': empty value; e.g. --attr team=VALUE\n"},
+      {{"--attr", "=pricing", "--input-tokens", "1", "--output-tokens", "1"},
+       "sluice: --attr '=pricing': empty attribute name; e.g. --attr team=pricing\n"},
+      {{"--attr", "team=" + std::string(256, 'x'), "--input-tokens", "1", "--output-tokens", "1"},
+       "sluice: attribute 'team' has a value of 256 bytes, at most 255; pass a shorter value "
+       "(e.g. an id or a hash)\n"},
+      {{"--attr", "a=" + std::string(250, 'x'), "--attr", "b=" + std::string(250, 'x'), "--attr",
+        "c=" + std::string(250, 'x'), "--attr", "d=" + std::string(250, 'x'), "--attr",
+        "e=" + std::string(250, 'x'), "--input-tokens", "1", "--output-tokens", "1"},
+       "sluice: attributes take 1265 bytes (names and values, 2 more each), at most 1024; leave "
+       "out those no limit matches or shorten them\n"},
+      {{"--attr", "team=pricing", "--input-tokens", "-1", "--output-tokens", "1"},
+       "sluice: --input-tokens '-1': must be a whole number from 0 to 4294967296, e.g. "
+       "--input-tokens 1200\n"},
+      {{"--attr", "team=pricing", "--input-tokens", "1", "--output-tokens", "18446744073709551616"},
+       "sluice: --output-tokens '18446744073709551616': must be a whole number from 0 to "
+       "4294967296, e.g. --output-tokens 1200\n"},
+  };
+  for (const auto& [args, want] : cases) {
+    const CliRun r = sluice(with({"charge"}, args));
+    EXPECT_EQ(r.exit_code, 2) << want;
+    EXPECT_EQ(r.err, want);
+  }
+  // 255 bytes is a value like any other.
+  EXPECT_EQ(sluice({"charge", "--attr", "team=" + std::string(255, 'x'), "--input-tokens", "1",
+                    "--output-tokens", "1"})
+                .exit_code,
+            0);
+  EXPECT_EQ(status()["admitted_total"], 1);
+}
+
+TEST_F(CliTest, UnknownAndSettledReservationsExitOneChargingNothing) {
+  const json res = sluice_json(with(
+      {"reserve"}, with(pricing_call(), {"--input-tokens", "0", "--max-output-tokens", "100"})));
+  ASSERT_EQ(res["admitted"], true) << res;
+  const std::string id = std::to_string(res["reservation"].get<std::uint64_t>());
+  EXPECT_EQ(pricing_used(), 0.001);  // 100 gpt-4o output tokens held
+  const CliRun too_many =
+      sluice({"commit", id, "--input-tokens", "0", "--output-tokens", "4294967297"});
+  EXPECT_EQ(too_many.exit_code, 2);
+  EXPECT_EQ(too_many.err,
+            "sluice: --output-tokens '4294967297': must be a whole number from 0 to 4294967296, "
+            "e.g. --output-tokens 1200\n");
+  EXPECT_EQ(pricing_used(), 0.001);  // still held, still live
+  for (const std::string& unknown : {std::string("0"), std::string("1"), id + "1"}) {
+    const CliRun r = sluice({"commit", unknown, "--input-tokens", "1", "--output-tokens", "1"});
+    EXPECT_EQ(r.exit_code, 1) << unknown;
+    EXPECT_EQ(r.err, "sluice: reservation " + unknown +
+                         " is not live (unknown, already settled, or abandoned after its "
+                         "--ttl); nothing was charged: check the id `sluice reserve` printed\n");
+  }
+  EXPECT_EQ(sluice({"commit", id, "--input-tokens", "0", "--output-tokens", "50"}).exit_code, 0);
+  EXPECT_EQ(pricing_used(), 0.0005);
+  EXPECT_EQ(sluice({"commit", id, "--input-tokens", "0", "--output-tokens", "50"}).exit_code, 1);
+  EXPECT_EQ(sluice({"cancel", id}).exit_code, 1);  // cancel after commit refunds nothing
+  EXPECT_EQ(pricing_used(), 0.0005);
+  EXPECT_EQ(status()["reservations_in_flight"], 0);
+}
+
+TEST_F(CliTest, ValuesThatAreNotUtf8AreChargedAndPrintedAsValidJson) {
+  const std::string odd = "caf\xe9\xff";  // Latin-1 bytes, not UTF-8
+  ASSERT_EQ(sluice({"charge", "--attr", "team=" + odd, "--model", "gpt-4o", "--input-tokens", "0",
+                    "--output-tokens", "100"})
+                .exit_code,
+            0);
+  // Its own cell (team-tokens matches every team), shown with U+FFFD in JSON.
+  const json row = key_row("team-tokens", "team=caf\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_FALSE(row.is_null());
+  std::string lines;
+  ASSERT_TRUE(eventually([&] {
+    lines = sluice({"audit", "--json", "--attr", "team=" + odd}).out;
+    return std::count(lines.begin(), lines.end(), '\n') == 2;  // reserve and commit
+  })) << lines;
+  std::istringstream in(lines);
+  for (std::string line; std::getline(in, line);) {
+    const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(record.is_discarded()) << line;
+    EXPECT_EQ(record["attributes"]["team"], "caf\xef\xbf\xbd\xef\xbf\xbd");
+  }
+  // The table prints the bytes that are not UTF-8 as '?'.
+  const std::string table = sluice({"audit", "--attr", "team=" + odd}).out;
+  EXPECT_NE(table.find("team=caf??,model=gpt-4o"), std::string::npos) << table;
 }
 
 TEST_F(CliTest, AttachToAMissingSegmentExitsTwoAskingWhetherSluicedRuns) {

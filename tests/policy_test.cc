@@ -470,6 +470,19 @@ TEST(PolicyTest, RejectsEmptyFile) {
   EXPECT_TRUE(Rejected(Parse("# only a comment\n"), "bad.yaml:1: policy: the file is empty"));
 }
 
+// yaml-cpp 0.7's LoadAll loops forever on these (found by tests/fuzz/fuzz_policy).
+TEST(PolicyTest, RejectsAStrayTopLevelCommaAsSyntaxInsteadOfHanging) {
+  EXPECT_TRUE(Rejected(Parse(","), "bad.yaml:1: YAML syntax: unexpected ','"));
+  EXPECT_TRUE(Rejected(Parse(",ls1i"), "bad.yaml:1: YAML syntax: unexpected ','"));
+  EXPECT_TRUE(Rejected(Parse("--- ,"), "bad.yaml:1: YAML syntax: unexpected ','"));
+}
+
+TEST(PolicyTest, RejectsASecondDocumentNamingItsLine) {
+  EXPECT_TRUE(Rejected(Parse("limits: []\n---\nlimits: []\n---\nlimits: []\n"),
+                       "bad.yaml:2: policy: a second YAML document starts here; keep one policy "
+                       "per file"));
+}
+
 TEST(PolicyTest, RejectsMissingLimits) {
   EXPECT_TRUE(Rejected(Parse("segment: { name: a }\n"), "bad.yaml:1: limits: missing"));
 }

@@ -165,6 +165,14 @@ void RedisServer::stop() {
   pid_ = -1;
 }
 
+void RedisServer::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);  // a stopped process dies of it too
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  paused_ = false;
+}
+
 bool RedisServer::restart(std::string* error) {
   stop();
   return launch(error);

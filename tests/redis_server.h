@@ -1,14 +1,16 @@
 // A throwaway redis-server on a free loopback port, for tests and the bench.
 // It keeps its data in a fresh directory under /tmp (append-only file synced
-// on every write, so data survives stop() and restart()); the destructor
-// kills and reaps it and removes the directory, and the kernel kills it if
-// the test dies first (PR_SET_PDEATHSIG).
+// on every write before the write is answered, so every acknowledged write
+// survives stop(), kill() and restart()); the destructor kills and reaps it
+// and removes the directory, and the kernel kills it if the test dies first
+// (PR_SET_PDEATHSIG).
 //
 //   std::string error;
 //   std::unique_ptr<RedisServer> redis = RedisServer::start(&error);
 //   ASSERT_NE(redis, nullptr) << error;
 //   open_redis_store({.kind = "redis", .url = redis->url()});
 //   redis->stop();               // down, port kept
+//   redis->kill();               // SIGKILL, as a crash: down, port and data kept
 //   redis->restart(&error);      // up again on the same port with the same data
 //   redis->pause();              // SIGSTOP: connections hang until resume()
 #pragma once
@@ -25,7 +27,7 @@ namespace sluice::testing {
 class RedisServer {
  public:
   enum class Persistence {
-    kAppendOnly,  // every write fsynced to the data directory
+    kAppendOnly,  // appendonly yes, appendfsync always: fsynced before it is answered
     kNone,        // memory only (the bench: persistence would be measured too)
   };
 
@@ -44,6 +46,9 @@ class RedisServer {
 
   // SIGTERM, then reaped; the port and the data directory are kept.
   void stop();
+  // SIGKILL, then reaped: the server gets no chance to flush or save
+  // anything; what it had fsynced stays. Port and data directory are kept.
+  void kill();
   // Starts the server again on the same port with the same data directory
   // and waits until it answers PING; false with `error` set if it does not.
   bool restart(std::string* error);

@@ -24,7 +24,8 @@
  * Every function returns a SLUICE_* status code; a non-zero code also sets a
  * one-line message for the calling thread, read with sluice_last_error().
  * A rejected call is not an error: sluice_reserve returns SLUICE_OK with
- * decision.admitted == 0. No function throws, and sluice_reserve, _commit,
+ * decision.admitted == 0 (a call outside the SLUICE_MAX_* bounds below is
+ * one). No function throws, and sluice_reserve, _commit,
  * _cancel and _extend never allocate, lock or make a system call.
  *
  * A sluice_client belongs to one thread at a time: create one per thread.
@@ -49,7 +50,7 @@ extern "C" {
 /* Status codes: what every function returns. Names from sluice_strerror. */
 enum {
   SLUICE_OK = 0,
-  SLUICE_ERR_INVALID_ARGUMENT = 1,    /* a NULL pointer, a token count out of range */
+  SLUICE_ERR_INVALID_ARGUMENT = 1,    /* a NULL pointer, a call outside the bounds below */
   SLUICE_ERR_NOT_FOUND = 2,           /* no such segment */
   SLUICE_ERR_PERMISSION_DENIED = 3,   /* the OS refused access to the segment */
   SLUICE_ERR_INCOMPATIBLE = 4,        /* a segment of another layout version or size */
@@ -74,16 +75,27 @@ enum {
   SLUICE_REASON_TOO_MANY_LIMITS = 8,    /* the call matches more limits than a reservation holds */
   SLUICE_REASON_NO_POLICY = 9,          /* the sidecar has not published a policy */
   SLUICE_REASON_POLICY_STALE = 10,      /* the sidecar stopped refreshing budget windows */
-  SLUICE_REASON_INVALID_ARGUMENT = 11,  /* more than 16 attributes, token counts out of range */
+  SLUICE_REASON_INVALID_ARGUMENT = 11,  /* a call outside the bounds below (also an error) */
   SLUICE_REASON_AUDIT_UNAVAILABLE = 12, /* audit is required and the audit ring is full */
   SLUICE_REASON_STORE_UNAVAILABLE = 13  /* a fail_closed global limit and the store is down */
 };
+
+/* What one call may carry; sluice_reserve refuses a call outside these
+ * (SLUICE_ERR_INVALID_ARGUMENT, nothing charged), and sluice_commit and
+ * sluice_extend token counts past SLUICE_MAX_TOKENS. */
+#define SLUICE_MAX_ATTRIBUTES 16
+#define SLUICE_MAX_ATTRIBUTE_NAME_BYTES 63    /* and at least 1 */
+#define SLUICE_MAX_ATTRIBUTE_VALUE_BYTES 255  /* and at least 1 */
+#define SLUICE_MAX_ATTRIBUTE_BYTES 1024       /* all names and values, 2 more each */
+#define SLUICE_MAX_TOKENS ((uint64_t)1 << 32) /* input, output, or output after extends */
 
 /* An attached client; opaque. */
 typedef struct sluice_client sluice_client;
 
 /* One attribute of a call: "team", "feature", "user", "model", "api_key", ...
- * Both are NUL-terminated and need only live for the call. */
+ * Both are NUL-terminated and need only live for the call: a value ends at
+ * its first NUL. Any other bytes are taken as they are (UTF-8 is not
+ * required). */
 typedef struct sluice_attr {
   const char* name;
   const char* value;
@@ -122,15 +134,20 @@ void sluice_detach(sluice_client* client) SLUICE_NOEXCEPT;
  * when n is 0. hold_for_ns 0 holds the reservation while this process
  * lives; otherwise it is held that long from any process. Returns SLUICE_OK
  * whether admitted or rejected; SLUICE_ERR_INVALID_ARGUMENT for NULL
- * pointers (client, out, attrs with n > 0, a NULL name or value). */
+ * pointers (client, out, attrs with n > 0, a NULL name or value), and for a
+ * call outside the SLUICE_MAX_* bounds (an empty or too long name or value,
+ * too many attributes, too many tokens): then *out is filled too (admitted
+ * 0, reason SLUICE_REASON_INVALID_ARGUMENT), nothing is charged, and
+ * sluice_last_error says which bound. */
 int sluice_reserve(sluice_client* client, const sluice_attr* attrs, size_t n, uint64_t input_tokens,
                    uint64_t max_output_tokens, uint64_t hold_for_ns,
                    sluice_decision* out) SLUICE_NOEXCEPT;
 
 /* Settles reservation `id` at the actual usage; *cost_nusd (may be NULL)
  * receives the call's cost in nano-dollars. SLUICE_ERR_UNKNOWN_RESERVATION
- * when it never existed or is already settled; SLUICE_ERR_INVALID_ARGUMENT
- * when a token count is out of range (the reservation stays open). */
+ * when it never existed or is already settled (committed or cancelled:
+ * nothing is charged twice); SLUICE_ERR_INVALID_ARGUMENT when a token count
+ * passes SLUICE_MAX_TOKENS (the reservation stays open, unchanged). */
 int sluice_commit(sluice_client* client, uint64_t id, uint64_t input_tokens, uint64_t output_tokens,
                   uint64_t* cost_nusd) SLUICE_NOEXCEPT;
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <new>
 #include <string_view>
 #include <utility>
@@ -47,7 +48,9 @@ constexpr int kLastReason = SLUICE_REASON_STORE_UNAVAILABLE;
 
 // The engine takes at most this many attributes and rejects a call with
 // more as invalid_argument; one more than that is enough to be rejected.
-constexpr std::size_t kMaxAttributes = 16;
+constexpr std::size_t kMaxAttributes = sluice::kMaxCallAttributes;
+static_assert(SLUICE_MAX_ATTRIBUTES == sluice::kMaxCallAttributes);
+static_assert(SLUICE_MAX_TOKENS == sluice::kMaxTokensPerCall);
 
 static_assert(sizeof(sluice_client::limit_name) >
                   sluice::shm::kNameWords * sizeof(sluice::shm::Word),
@@ -96,8 +99,16 @@ int attach_status(sluice::ErrorCode code) {
   return SLUICE_ERR_INTERNAL;
 }
 
+// A token count of a settle call, named in its out-of-range message.
+struct Tokens {
+  const char* name;
+  std::uint64_t value;
+};
+
 // A settle error as a status, with the message naming the call and the id.
-int settle_status(const char* call, std::uint64_t id, SettleError e) {
+// `tokens` are the counts the call passed (the first out of range is named).
+int settle_status(const char* call, std::uint64_t id, SettleError e,
+                  std::initializer_list<Tokens> tokens = {}) {
   const auto n = static_cast<unsigned long long>(id);
   switch (e) {
     case SettleError::kNone:
@@ -105,13 +116,23 @@ int settle_status(const char* call, std::uint64_t id, SettleError e) {
     case SettleError::kUnknownReservation:
       return fail(SLUICE_ERR_UNKNOWN_RESERVATION,
                   "%s: unknown reservation %llu: it never existed, is already settled, or was "
-                  "settled as abandoned",
+                  "settled as abandoned; nothing was charged",
                   call, n);
-    case SettleError::kInvalidArgument:
+    case SettleError::kInvalidArgument: {
+      const auto max = static_cast<unsigned long long>(sluice::kMaxTokensPerCall);
+      for (const Tokens& t : tokens) {
+        if (t.value <= sluice::kMaxTokensPerCall) continue;
+        return fail(SLUICE_ERR_INVALID_ARGUMENT,
+                    "%s: %s %llu is more than %llu, the most one call may carry; reservation "
+                    "%llu is unchanged and still open",
+                    call, t.name, static_cast<unsigned long long>(t.value), max, n);
+      }
+      // Each count is in range, but the reservation's total would not be (extend).
       return fail(SLUICE_ERR_INVALID_ARGUMENT,
-                  "%s: token counts out of range for reservation %llu; the reservation is "
-                  "still open",
-                  call, n);
+                  "%s: reservation %llu would pass %llu output tokens, the most one call may "
+                  "carry; it is unchanged and still open",
+                  call, n, max);
+    }
     case SettleError::kNotReady:
       return fail(SLUICE_ERR_NOT_ATTACHED, "%s: the client is not attached; attach again", call);
   }
@@ -180,8 +201,8 @@ int sluice_reserve(sluice_client* client, const sluice_attr* attrs, size_t n, ui
     view[i] = {attrs[i].name, attrs[i].value};
   }
   return at_boundary("sluice_reserve", [&]() -> int {
-    const sluice::Decision d =
-        client->client.reserve_raw({{view, count}, input_tokens, max_output_tokens, hold_for_ns});
+    const sluice::CallRequest request{{view, count}, input_tokens, max_output_tokens, hold_for_ns};
+    const sluice::Decision d = client->client.reserve_raw(request);
     out->reservation_id = d.reservation_id;
     out->retry_after_ns = d.retry_after_ns;
     out->estimated_cost_nusd = d.estimated_cost_nusd;
@@ -189,7 +210,18 @@ int sluice_reserve(sluice_client* client, const sluice_attr* attrs, size_t n, ui
     out->reason = static_cast<int32_t>(d.reason);
     out->limit_index = d.limit_index;
     out->shadow_rejects = d.shadow_rejects;
-    return SLUICE_OK;
+    if (d.reason != Reason::kInvalidArgument) return SLUICE_OK;
+    // A call outside the bounds is the caller's to fix: an error saying which
+    // (the engine saw at most one attribute too many, the caller passed n).
+    char why[256];
+    if (n > kMaxAttributes) {
+      std::snprintf(why, sizeof why,
+                    "%zu attributes, at most %zu: leave out those no limit matches", n,
+                    kMaxAttributes);
+    } else if (!sluice::describe_invalid_request(request, why, sizeof why)) {
+      std::snprintf(why, sizeof why, "the call is outside the engine's bounds");
+    }
+    return fail(SLUICE_ERR_INVALID_ARGUMENT, "sluice_reserve: %s; nothing was charged", why);
   });
 }
 
@@ -198,7 +230,10 @@ int sluice_commit(sluice_client* client, uint64_t id, uint64_t input_tokens, uin
   if (client == nullptr) return null_argument("sluice_commit", "client");
   return at_boundary("sluice_commit", [&]() -> int {
     const sluice::Settlement s = client->client.commit(id, input_tokens, output_tokens);
-    if (!s.ok()) return settle_status("sluice_commit", id, s.error);
+    if (!s.ok()) {
+      return settle_status("sluice_commit", id, s.error,
+                           {{"input_tokens", input_tokens}, {"output_tokens", output_tokens}});
+    }
     if (cost_nusd != nullptr) *cost_nusd = s.cost_nusd;
     return SLUICE_OK;
   });
@@ -217,7 +252,9 @@ int sluice_extend(sluice_client* client, uint64_t id, uint64_t output_tokens,
   if (out == nullptr) return null_argument("sluice_extend", "out");
   return at_boundary("sluice_extend", [&]() -> int {
     const sluice::Extension e = client->client.extend(id, output_tokens);
-    if (e.error != SettleError::kNone) return settle_status("sluice_extend", id, e.error);
+    if (e.error != SettleError::kNone) {
+      return settle_status("sluice_extend", id, e.error, {{"output_tokens", output_tokens}});
+    }
     out->retry_after_ns = e.retry_after_ns;
     out->admitted = e.admitted ? 1 : 0;
     out->reason = static_cast<int32_t>(e.reason);

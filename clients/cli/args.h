@@ -8,12 +8,14 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/quota.h"
 #include "sluice/status.h"
 
 namespace sluice::cli {
 
-inline constexpr std::uint64_t kMaxTokenCount = 1ull << 32;
-inline constexpr std::size_t kMaxCallAttributes = 16;
+// The engine's bounds (sluice/quota.h): kMaxCallAttributes, the attribute
+// sizes, and this many tokens per count.
+inline constexpr std::uint64_t kMaxTokenCount = kMaxTokensPerCall;
 
 // A whole number from 0 to 2^32, for `flag` (named in the message).
 Result<std::uint64_t> parse_token_count(const std::string& flag, const std::string& text);

@@ -123,7 +123,9 @@ bool AuditFilter::matches(const fb::Record& record) const {
   if (until_unix_ns && record.time_unix_ns() > *until_unix_ns) return false;
   if (decision && record.decision() != *decision) return false;
   if (attrs.empty()) return true;
-  for (const auto& [name, value] : attrs) {
+  for (const auto& pair : attrs) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& name = pair.first;
+    const std::string& value = pair.second;
     bool found = false;
     audit::for_each_attribute(
         record, [&](std::string_view n, std::string_view v) { found |= n == name && v == value; });

@@ -29,12 +29,7 @@ json text_or_null(const flatbuffers::String* s) {
 }
 
 // Control characters (a newline in an attribute value) would break a row.
-std::string printable(std::string s) {
-  for (char& c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return s;
-}
+std::string printable(const std::string& s) { return printable_text(s); }
 
 std::string reason_and_limit(const fb::Record& r) {
   std::string out = text(r.reason());

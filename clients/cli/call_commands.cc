@@ -38,6 +38,27 @@ struct Call {
   std::uint64_t hold_ns = 0;  // 0: held while this process lives
 };
 
+// The call as the engine takes it; `attrs` holds the views.
+CallRequest request_of(const Call& call, Attribute (&attrs)[kMaxCallAttributes]) {
+  const std::size_t n = std::min(call.attrs.size(), kMaxCallAttributes);
+  for (std::size_t i = 0; i < n; ++i) attrs[i] = {call.attrs[i].first, call.attrs[i].second};
+  CallRequest req;
+  req.attributes = std::span<const Attribute>(attrs, n);
+  req.input_tokens = call.input;
+  req.max_output_tokens = call.output;
+  req.hold_for_ns = call.hold_ns;
+  return req;
+}
+
+// The engine's bounds on a call (an attribute too long, ...), checked
+// before the segment is touched, so the call is not even recorded.
+Status check_bounds(const Call& call) {
+  Attribute attrs[kMaxCallAttributes];
+  char why[256];
+  if (!describe_invalid_request(request_of(call, attrs), why, sizeof why)) return Status::Ok();
+  return Status(ErrorCode::kInvalidArgument, why);
+}
+
 Result<Call> parse_call(const CallOptions& o, const std::string& output_flag, bool held) {
   Call call;
   Result<AttributeList> attrs = parse_attributes(o.attrs, o.model);
@@ -54,19 +75,13 @@ Result<Call> parse_call(const CallOptions& o, const std::string& output_flag, bo
     if (!ttl.ok()) return ttl.status();
     call.hold_ns = ttl.value();
   }
+  if (Status s = check_bounds(call); !s.ok()) return s;
   return call;
 }
 
 Decision decide(Client& client, const Call& call) {
   Attribute attrs[kMaxCallAttributes];
-  const std::size_t n = std::min(call.attrs.size(), kMaxCallAttributes);
-  for (std::size_t i = 0; i < n; ++i) attrs[i] = {call.attrs[i].first, call.attrs[i].second};
-  CallRequest req;
-  req.attributes = std::span<const Attribute>(attrs, n);
-  req.input_tokens = call.input;
-  req.max_output_tokens = call.output;
-  req.hold_for_ns = call.hold_ns;
-  return client.reserve_raw(req);
+  return client.reserve_raw(request_of(call, attrs));
 }
 
 // What a user can do about a rejection.
@@ -118,7 +133,8 @@ int report_rejection(const Client& client, const Decision& d, bool as_json) {
 int not_live(std::uint64_t id) {
   return fail(kExitRejected, "reservation " + std::to_string(id) +
                                  " is not live (unknown, already settled, or abandoned after "
-                                 "its --ttl)");
+                                 "its --ttl); nothing was charged: check the id `sluice "
+                                 "reserve` printed");
 }
 
 int settle_failed(std::uint64_t id, SettleError e) {

@@ -207,7 +207,7 @@ void print_keys(const std::vector<KeyRow>& rows) {
   std::vector<std::vector<std::string>> cells;
   cells.reserve(rows.size());
   for (const KeyRow& r : rows) {
-    cells.push_back({r.limit, r.attributes, r.window, amount_text(r, r.used),
+    cells.push_back({r.limit, printable_text(r.attributes), r.window, amount_text(r, r.used),
                      amount_text(r, r.limit_value), amount_text(r, r.remaining), r.unit});
   }
   print_table({"LIMIT", "ATTRIBUTES", "WINDOW", "USED", "LIMIT", "REMAINING", "UNIT"}, cells,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,8 +24,14 @@ double usd(std::uint64_t nano_usd);
 // "1 frame", "2 frames".
 std::string counted(std::uint64_t n, const std::string& noun);
 
-// One JSON document on one line. Invalid UTF-8 (a truncated label) is replaced.
+// One JSON document on one line. Invalid UTF-8 (a truncated label, or an
+// attribute value that is not UTF-8) is replaced by U+FFFD: always valid JSON.
 void print_json(const nlohmann::json& doc);
+
+// Text for one row on a terminal: control characters (C0, DEL, C1) and bytes
+// that are not UTF-8 become '?', so that an attribute value can neither break
+// the row nor send the terminal an escape sequence.
+std::string printable_text(std::string_view s);
 
 // "key:   value" lines, values aligned.
 void print_fields(const std::vector<std::pair<std::string, std::string>>& fields);

@@ -42,9 +42,12 @@ class FrameFile {
   void forget() { len_ = 0; }
 
   // The cached bytes from `offset` on: at least `n` of them unless the file ends sooner.
+  // A refill reads a chunk, or what the file holds when that is less, so that
+  // a small file does not cost a chunk-sized buffer.
   Result<std::span<const std::uint8_t>> bytes_at(std::uint64_t offset, std::size_t n) {
     if (offset < start_ || offset + n > start_ + len_) {
-      const std::size_t want = std::max(n, chunk_);
+      const std::size_t want =
+          std::max<std::size_t>(n, std::min<std::uint64_t>(chunk_, held_from(offset)));
       if (capacity_ < want) {  // not zero-filled: only the bytes read are used
         buf_.reset(new std::uint8_t[want]);
         capacity_ = want;
@@ -70,6 +73,15 @@ class FrameFile {
     return std::span<const std::uint8_t>(buf_.get() + skip, len_ - skip);
   }
 
+  // Bytes the file holds from `offset` on as fstat sees them now (it may
+  // grow); a chunk when fstat cannot say.
+  std::uint64_t held_from(std::uint64_t offset) const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return chunk_;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    return size > offset ? size - offset : 0;
+  }
+
   Result<FrameView> frame_at(std::uint64_t offset) {
     Result<std::span<const std::uint8_t>> b = bytes_at(offset, kFrameHeaderBytes);
     if (!b.ok()) return b.status();
@@ -85,7 +97,7 @@ class FrameFile {
   // Offset of the first non-zero byte at or after `offset`; nullopt if there is none.
   Result<std::optional<std::uint64_t>> next_nonzero(std::uint64_t offset) {
     while (true) {
-      Result<std::span<const std::uint8_t>> b = bytes_at(offset, chunk_);
+      Result<std::span<const std::uint8_t>> b = bytes_at(offset, 1);
       if (!b.ok()) return b.status();
       const std::span<const std::uint8_t> s = b.value();
       if (s.empty()) return std::optional<std::uint64_t>();
@@ -108,7 +120,7 @@ class FrameFile {
   Result<std::uint64_t> nonzero_end(std::uint64_t offset) {
     std::uint64_t end = offset;
     while (true) {
-      Result<std::span<const std::uint8_t>> b = bytes_at(offset, chunk_);
+      Result<std::span<const std::uint8_t>> b = bytes_at(offset, 1);
       if (!b.ok()) return b.status();
       const std::span<const std::uint8_t> s = b.value();
       if (s.empty()) return end;

@@ -16,12 +16,14 @@ found through SLUICE_LIB, the loader's path, or where meson installed it.
 Standard library only.
 """
 
-from .client import NUSD_PER_USD, Client, Reservation
-from .errors import QuotaExceeded, SluiceError
+from .client import MAX_TOKENS, NUSD_PER_USD, Client, Reservation
+from .errors import InvalidArgument, QuotaExceeded, SluiceError
 from .usage import usage_from_response
 
 __all__ = [
     "Client",
+    "InvalidArgument",
+    "MAX_TOKENS",
     "NUSD_PER_USD",
     "QuotaExceeded",
     "Reservation",

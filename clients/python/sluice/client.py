@@ -8,19 +8,49 @@ from types import TracebackType
 from typing import Any, Optional, Type
 
 from . import _native
-from .errors import QuotaExceeded, SluiceError
+from .errors import InvalidArgument, QuotaExceeded, SluiceError
 from .usage import usage_from_response
 
 NUSD_PER_USD = 1_000_000_000
-_MAX_U64 = 2**64 - 1
+MAX_TOKENS = 2**32  # per count of one call (sluice.h SLUICE_MAX_TOKENS)
 
 
 def _tokens(name: str, value: Any) -> int:
+    # Checked here: ctypes would wrap -1 or 2**64 silently into range.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0 or value > _MAX_U64:
-        raise ValueError(f"{name} is {value}; token counts are 0 or more")
+    if value < 0 or value > MAX_TOKENS:
+        raise InvalidArgument(
+            f"{name} is {value}; token counts are whole numbers from 0 to {MAX_TOKENS}"
+        )
     return value
+
+
+def _attribute(name: str, value: Any) -> _native.Attr:
+    """One attribute as the C ABI takes it: NUL-terminated bytes.
+
+    A str is encoded as UTF-8; bytes are taken as they are (they need not be
+    UTF-8). The C ABI's strings end at a NUL, so a NUL inside is refused
+    rather than cut off; the other bounds are the library's to check.
+    """
+    if isinstance(value, str):
+        try:
+            raw = value.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidArgument(
+                f"attribute {name}={value!r} cannot be encoded as UTF-8 ({e.reason}); "
+                "pass bytes, or a str without lone surrogates"
+            ) from None
+    elif isinstance(value, bytes):
+        raw = value
+    else:
+        raise TypeError(f"attribute {name}={value!r} must be a str or bytes")
+    if b"\0" in raw:
+        raise InvalidArgument(
+            f"attribute {name}={value!r} contains a NUL character, which the C ABI "
+            "cannot carry; remove it"
+        )
+    return _native.Attr(name.encode(), raw)
 
 
 def _hold_ns(hold_for: Optional[float]) -> int:
@@ -109,21 +139,22 @@ class Client:
     ) -> Reservation:
         """Reserves the worst case of one call on every limit it matches.
 
-        ``attributes`` are the call's attributes as keywords, any str values:
-        ``team=``, ``feature=``, ``user=``, ``model=`` (the model is the
-        attribute named ``model``), ... ``hold_for`` (seconds) keeps the
-        reservation past this process, until commit or cancel from any
-        process or until it expires.
+        ``attributes`` are the call's attributes as keywords: ``team=``,
+        ``feature=``, ``user=``, ``model=`` (the model is the attribute
+        named ``model``), ... Values are str (sent as UTF-8) or bytes (sent
+        as they are), 1 to 255 bytes without NUL; at most 16 attributes.
+        ``hold_for`` (seconds) keeps the reservation past this process,
+        until commit or cancel from any process or until it expires.
 
         Returns the Reservation (a context manager that cancels unless
-        committed); raises QuotaExceeded when a limit rejects the call.
+        committed); raises QuotaExceeded when a limit rejects the call, and
+        InvalidArgument (nothing charged) for a call outside those bounds or
+        a token count outside 0..MAX_TOKENS.
         """
         n = len(attributes)
         array = (_native.Attr * n)()
         for i, (name, value) in enumerate(attributes.items()):
-            if not isinstance(value, str):
-                raise TypeError(f"attribute {name}={value!r} must be a str")
-            array[i] = _native.Attr(name.encode(), value.encode())
+            array[i] = _attribute(name, value)
         decision = _native.Decision()
         with self._lock:
             rc = self._lib.sluice_reserve(
@@ -206,8 +237,11 @@ class Client:
     def _error(self, rc: int) -> SluiceError:
         # The C ABI's last error is per thread; read it on the failing call's thread.
         message: bytes = self._lib.sluice_last_error()
+        text = message.decode(errors="replace")
+        if rc == _native.ERR_INVALID_ARGUMENT:
+            return InvalidArgument(text)
         code: bytes = self._lib.sluice_strerror(rc)
-        return SluiceError(message.decode(errors="replace"), code.decode())
+        return SluiceError(text, code.decode())
 
     def _rejection(self, reason: int, limit_index: int, retry_after_ns: int) -> QuotaExceeded:
         name: bytes = self._lib.sluice_reason_name(reason)
@@ -260,7 +294,9 @@ class Reservation:
 
         The exact cost in nano-dollars is ``self.cost_nusd`` afterwards.
         Raises SluiceError when the reservation is already settled (or was
-        settled as abandoned after its hold expired).
+        settled as abandoned after its hold expired): nothing is charged
+        twice; InvalidArgument for a count outside 0..MAX_TOKENS (the
+        reservation stays open).
         """
         in_tokens = _tokens("input_tokens", input_tokens)
         out_tokens = _tokens("output_tokens", output_tokens)

@@ -1,9 +1,9 @@
-"""The two exceptions of the Sluice client.
+"""The exceptions of the Sluice client.
 
 ``SluiceError`` is something to fix (no sidecar, no library, a reservation
-settled twice); ``QuotaExceeded`` is a decision: a limit said no. They are
-unrelated on purpose, so that ``except SluiceError`` never swallows a
-rejection.
+settled twice), ``InvalidArgument`` the kind of it that is a bad argument;
+``QuotaExceeded`` is a decision: a limit said no. They are unrelated on
+purpose, so that ``except SluiceError`` never swallows a rejection.
 """
 
 from __future__ import annotations
@@ -22,6 +22,18 @@ class SluiceError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class InvalidArgument(SluiceError, ValueError):
+    """A call Sluice cannot take as given; nothing was charged.
+
+    A token count below 0 or above ``MAX_TOKENS``, an attribute with an
+    empty, too long or NUL-containing name or value, too many attributes.
+    Also a ``ValueError``; ``code`` is ``"invalid_argument"``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "invalid_argument")
 
 
 class QuotaExceeded(Exception):

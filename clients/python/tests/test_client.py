@@ -172,12 +172,12 @@ class ClientAgainstSluiced(unittest.TestCase):
                 r.commit(input_tokens=-5, output_tokens=0)
             self.assertFalse(r.settled)  # still open: the block's exit cancels it
 
-    def test_more_than_sixteen_attributes_is_a_rejection(self) -> None:
+    def test_more_than_sixteen_attributes_is_invalid(self) -> None:
         many = {f"a{i}": "x" for i in range(17)}
-        with self.assertRaises(sluice.QuotaExceeded) as caught:
+        with self.assertRaises(sluice.InvalidArgument) as caught:
             self.client.reserve(input_tokens=1, max_output_tokens=1, **many)
-        self.assertEqual(caught.exception.reason, "invalid_argument")
-        self.assertIsNone(caught.exception.limit)
+        self.assertEqual(caught.exception.code, "invalid_argument")
+        self.assertIn("17 attributes, at most 16", str(caught.exception))
 
     def test_a_closed_client_says_so(self) -> None:
         r = self.client.reserve(input_tokens=1, max_output_tokens=1, **PRICING)

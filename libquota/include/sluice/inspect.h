@@ -93,6 +93,10 @@ struct KeyRow {
   bool rate = false;
   bool shadow = false;
   std::uint64_t window_start_unix = 0;  // budgets
+  // Budgets: where the window ends (the next one starts), from the policy's
+  // window table: 23 or 25 hours after the start on a DST day. 0 for a
+  // window the table no longer holds.
+  std::uint64_t window_end_unix = 0;
   // In units of `unit`; usd in nano-dollars. Rates: units in the bucket now,
   // out of `limit` = the burst. Budgets: units spent this window, out of the budget.
   std::uint64_t used = 0;
@@ -117,7 +121,9 @@ struct LimitRow {
 Result<SegmentStatus> read_status(const std::string& segment);
 
 // Every live cell of the current policy, in key-table order. Budget cells of
-// past windows are left out unless `all_windows`.
+// any window but the one holding the segment's wall time (past windows, and
+// later ones after the wall clock was stepped back) are left out unless
+// `all_windows`.
 Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windows = false);
 
 // Every limit of the current policy, in policy order, with its counts.

@@ -25,6 +25,7 @@
 // settles the work of a process that died at its estimate, as abandoned.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -35,6 +36,22 @@
 
 namespace sluice {
 
+// What one call may carry. A call outside these bounds is rejected with
+// Reason::kInvalidArgument and charges nothing (describe_invalid_request says
+// which bound it broke); a commit or extend outside them is refused with
+// SettleError::kInvalidArgument and leaves the reservation as it was.
+inline constexpr std::size_t kMaxCallAttributes = 16;
+inline constexpr std::size_t kMaxAttributeNameBytes = 63;    // and at least 1
+inline constexpr std::size_t kMaxAttributeValueBytes = 255;  // and at least 1
+// All names and values of a call, counting 2 bytes more per attribute: what
+// one audit record holds, so the audit trail keeps every attribute whole.
+inline constexpr std::size_t kMaxAttributeBytes = 1024;
+// Input, output, or a reservation's output after extends, per call.
+inline constexpr std::uint64_t kMaxTokensPerCall = std::uint64_t{1} << 32;
+
+// Names and values are bytes, compared and hashed whole: UTF-8 is not
+// required (tools print invalid sequences as U+FFFD in JSON), and a NUL is a
+// byte like any other here (the C ABI's strings end at the first NUL).
 struct Attribute {
   std::string_view name;   // "team", "feature", "user", "model", "api_key", ...
   std::string_view value;  // the model is the attribute named "model"
@@ -42,8 +59,8 @@ struct Attribute {
 
 struct CallRequest {
   std::span<const Attribute> attributes;
-  std::uint64_t input_tokens = 0;       // estimate
-  std::uint64_t max_output_tokens = 0;  // the most the call may produce
+  std::uint64_t input_tokens = 0;       // estimate, at most kMaxTokensPerCall
+  std::uint64_t max_output_tokens = 0;  // the most the call may produce, at most kMaxTokensPerCall
   // 0: held while this process lives. Otherwise the reservation is detached
   // from the process and held this long (monotonic) until commit or cancel
   // from any process; after that the sidecar settles it as abandoned.
@@ -82,10 +99,17 @@ struct Decision {
 enum class SettleError : std::uint8_t {
   kNone = 0,
   kUnknownReservation,  // never existed, already settled, or settled as abandoned
-  kInvalidArgument,     // token counts out of range
+  kInvalidArgument,     // token counts past kMaxTokensPerCall; the reservation stays as it was
   kNotReady,            // the client is not attached
 };
 const char* to_string(SettleError e);
+
+// Whether `request` breaks a bound above, which reserve would reject as
+// Reason::kInvalidArgument: if so, writes which one as a line (no newline,
+// NUL-terminated, cut to `size`), e.g. "attribute 'user': value of 300
+// bytes, at most 255 ...", and returns true. Allocates nothing; a check
+// for callers that want to say why, not for the hot path.
+bool describe_invalid_request(const CallRequest& request, char* out, std::size_t size);
 
 struct Settlement {
   SettleError error = SettleError::kNone;
