@@ -51,4 +51,40 @@ inline void stop_child(pid_t pid, std::chrono::milliseconds grace = std::chrono:
   }
 }
 
+// A forked child that reports one trivially copyable value on a pipe.
+struct Reporter {
+  pid_t pid = -1;
+  int fd = -1;
+};
+
+// Forks a child that runs `work(&report)`, writes `report` to the parent and
+// exits with the code `work` returns. Nothing of the child outlives it.
+template <class Report, class Work>
+Reporter fork_reporter(Work work) {
+  int p[2];
+  if (::pipe(p) != 0) return {};
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    ::close(p[1]);
+    return {pid, p[0]};
+  }
+  ::close(p[0]);
+  Report report{};
+  const int code = work(&report);
+  (void)!::write(p[1], &report, sizeof report);
+  ::_exit(code);
+}
+
+// The child's report (zeros if it sent none) once it exited; `exit_status`
+// gets waitpid's status.
+template <class Report>
+Report collect_report(const Reporter& r, int* exit_status) {
+  Report report{};
+  if (::read(r.fd, &report, sizeof report) != static_cast<ssize_t>(sizeof report)) report = {};
+  ::close(r.fd);
+  *exit_status = 0;
+  ::waitpid(r.pid, exit_status, 0);
+  return report;
+}
+
 }  // namespace sluice::testing

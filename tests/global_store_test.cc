@@ -18,6 +18,7 @@
 
 #include "child_process.h"
 #include "clock.h"
+#include "redis_host.h"
 #include "redis_server.h"
 #include "redis_store.h"
 #include "segment.h"
@@ -54,12 +55,7 @@ std::string usd_text(std::uint64_t nusd) {
 }
 
 // A host: a sluiced process on its own segment with its own host id.
-struct Host {
-  std::string segment;
-  std::string policy;
-  std::string log;
-  pid_t pid = -1;
-};
+using Host = testing::RedisHost;
 
 class GlobalStore : public ::testing::Test {
  protected:
@@ -69,41 +65,20 @@ class GlobalStore : public ::testing::Test {
     ASSERT_NE(redis_, nullptr) << error;
   }
   void TearDown() override {
-    for (Host& h : hosts_) {
-      if (h.pid > 0) {
-        ::kill(h.pid, SIGKILL);
-        ::waitpid(h.pid, nullptr, 0);
-      }
-      (void)SegmentMap::remove(h.segment);
-      std::remove(sidecar_lock_path(h.segment).c_str());
-      std::remove(h.policy.c_str());
-      std::remove(h.log.c_str());
-      std::filesystem::remove_all(testing::test_audit_dir(h.segment));
-    }
+    for (Host& h : hosts_) testing::remove_redis_host(h);
   }
 
   // `limits` is the policy's limits block; every host gets the same one.
   Host& add_host(const std::string& host_id, const std::string& limits,
                  std::uint64_t lease_ms = 1000) {
-    Host h;
-    h.segment = testing::unique_segment("global-" + host_id);
-    const std::string body =
-        "store:\n  kind: redis\n  url: " + redis_->url() + "\n  host_id: " + host_id +
-        "\n  sync_interval_ms: 50\n  lease_ms: " + std::to_string(lease_ms) +
-        "\n  timeout_ms: 200\naudit:\n  dir: " + testing::test_audit_dir(h.segment) +
-        "\n  enabled: false\nmodels:\n  m: { input_usd_per_mtok: 1.00, output_usd_per_mtok: "
-        "1.00 }\n" +
-        limits;
-    h.policy = testing::write_policy(h.segment, body);
-    h.log = "/tmp/" + h.segment + ".log";
-    hosts_.push_back(h);
+    hosts_.push_back(
+        testing::make_redis_host(redis_->url(), host_id, limits, lease_ms,
+                                 "input_usd_per_mtok: 1.00, output_usd_per_mtok: 1.00"));
     return hosts_.back();
   }
 
   void start(Host& h) {
-    h.pid = testing::spawn_child({testing::build_root() + "/sidecar/sluiced", "--foreground",
-                                  "--config", h.policy, "--tick-ms", "20"},
-                                 h.log, h.log);
+    testing::start_sluiced(h);
     ASSERT_GT(h.pid, 0);
     ASSERT_TRUE(eventually([&] {
       Result<SegmentStatus> s = read_status(h.segment);
@@ -160,53 +135,40 @@ struct Spent {
 // Forks a process that attaches to `segment` and reserves and commits calls
 // for team `team` as fast as it can, until every call has been refused for
 // `quiet_ms` in a row (the budget is gone), then reports on a pipe.
-struct Spender {
-  pid_t pid = -1;
-  int fd = -1;
-};
+using Spender = testing::Reporter;
 
 Spender spend(const std::string& segment, const std::string& team, std::uint64_t quiet_ms) {
-  int p[2];
-  if (::pipe(p) != 0) return {};
-  const pid_t pid = ::fork();
-  if (pid != 0) {
-    ::close(p[1]);
-    return {pid, p[0]};
-  }
-  ::close(p[0]);
-  Spent spent;
-  Result<Client> c = Client::attach(segment);
-  if (c.ok()) {
-    const Attribute attrs[] = {{"team", team}, {"model", "m"}};
-    CallRequest req;
-    req.attributes = attrs;
-    req.input_tokens = kCallTokens;
-    std::uint64_t refused_since = 0;
-    for (;;) {
-      const Decision d = c->reserve_raw(req);
-      if (d.admitted) {
-        const Settlement s = c->commit(d.reservation_id, kCallTokens, 0);
-        spent.nusd += s.cost_nusd;
-        ++spent.calls;
-        refused_since = 0;
-        continue;
+  return testing::fork_reporter<Spent>([&](Spent* report) {
+    Spent& spent = *report;
+    Result<Client> c = Client::attach(segment);
+    if (c.ok()) {
+      const Attribute attrs[] = {{"team", team}, {"model", "m"}};
+      CallRequest req;
+      req.attributes = attrs;
+      req.input_tokens = kCallTokens;
+      std::uint64_t refused_since = 0;
+      for (;;) {
+        const Decision d = c->reserve_raw(req);
+        if (d.admitted) {
+          const Settlement s = c->commit(d.reservation_id, kCallTokens, 0);
+          spent.nusd += s.cost_nusd;
+          ++spent.calls;
+          refused_since = 0;
+          continue;
+        }
+        const std::uint64_t now = monotonic_ns();
+        if (refused_since == 0) refused_since = now;
+        if (now - refused_since > quiet_ms * 1'000'000ull) break;
+        ::usleep(200);
       }
-      const std::uint64_t now = monotonic_ns();
-      if (refused_since == 0) refused_since = now;
-      if (now - refused_since > quiet_ms * 1'000'000ull) break;
-      ::usleep(200);
     }
-  }
-  (void)!::write(p[1], &spent, sizeof spent);
-  ::_exit(c.ok() ? 0 : 3);
+    return c.ok() ? 0 : 3;
+  });
 }
 
 Spent collect(const Spender& s) {
-  Spent out;
-  if (::read(s.fd, &out, sizeof out) != static_cast<ssize_t>(sizeof out)) out = {};
-  ::close(s.fd);
   int status = 0;
-  ::waitpid(s.pid, &status, 0);
+  const Spent out = testing::collect_report<Spent>(s, &status);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   return out;
 }

@@ -28,6 +28,7 @@
 
 #include "child_process.h"
 #include "clock.h"
+#include "redis_host.h"
 #include "redis_server.h"
 #include "segment.h"
 #include "sidecar.h"
@@ -87,90 +88,71 @@ struct Charged {
   int abandoned_team = -1;
 };
 
-struct Spender {
-  pid_t pid = -1;
-  int fd = -1;
-};
+using Spender = testing::Reporter;
 
 // Spends until *stop, then reserves once more and exits without settling.
 Spender spend(const std::string& segment, const std::atomic<int>* stop, std::uint32_t seed) {
-  int p[2];
-  if (::pipe(p) != 0) return {};
-  const pid_t pid = ::fork();
-  if (pid != 0) {
-    ::close(p[1]);
-    return {pid, p[0]};
-  }
-  ::close(p[0]);
-  Charged out;
-  Result<Client> c = Client::attach(segment);
-  if (c.ok()) {
-    std::mt19937 rng(seed);
-    auto call = [&](int team, std::uint64_t input, std::uint64_t max_output) {
-      const Attribute attrs[] = {{"team", kTeamNames[team]}, {"model", "m"}};
-      CallRequest req;
-      req.attributes = attrs;
-      req.input_tokens = input;
-      req.max_output_tokens = max_output;
-      return c->reserve_raw(req);
-    };
-    for (std::uint64_t n = 0; stop->load(std::memory_order_relaxed) == 0; ++n) {
-      const int team = static_cast<int>(rng() % kTeams);
-      const std::uint64_t input = 100 + rng() % 900, max_output = 500;
-      const Decision d = call(team, input, max_output);
-      if (!d.admitted) {
-        ++out.refused;
-        ::usleep(200);
-        continue;
+  return testing::fork_reporter<Charged>([&](Charged* report) {
+    Charged& out = *report;
+    Result<Client> c = Client::attach(segment);
+    if (c.ok()) {
+      std::mt19937 rng(seed);
+      auto call = [&](int team, std::uint64_t input, std::uint64_t max_output) {
+        const Attribute attrs[] = {{"team", kTeamNames[team]}, {"model", "m"}};
+        CallRequest req;
+        req.attributes = attrs;
+        req.input_tokens = input;
+        req.max_output_tokens = max_output;
+        return c->reserve_raw(req);
+      };
+      for (std::uint64_t n = 0; stop->load(std::memory_order_relaxed) == 0; ++n) {
+        const int team = static_cast<int>(rng() % kTeams);
+        const std::uint64_t input = 100 + rng() % 900, max_output = 500;
+        const Decision d = call(team, input, max_output);
+        if (!d.admitted) {
+          ++out.refused;
+          ::usleep(200);
+          continue;
+        }
+        ++out.calls;
+        if (rng() % 10 == 0) {
+          (void)c->cancel(d.reservation_id);
+          ++out.cancelled;
+        } else {
+          const std::uint64_t output = rng() % (max_output + 1);
+          out.nusd[team] += c->commit(d.reservation_id, input, output).cost_nusd;
+          out.tokens[team] += input + output;
+        }
+        if (n % 64 == 63) ::usleep(300);  // leave the two cores some room for redis and sluiced
       }
-      ++out.calls;
-      if (rng() % 10 == 0) {
-        (void)c->cancel(d.reservation_id);
-        ++out.cancelled;
-      } else {
-        const std::uint64_t output = rng() % (max_output + 1);
-        out.nusd[team] += c->commit(d.reservation_id, input, output).cost_nusd;
-        out.tokens[team] += input + output;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (std::chrono::steady_clock::now() < deadline) {
+        const int team = 0;
+        const Decision d = call(team, 700, 300);
+        if (!d.admitted) {
+          ::usleep(1000);
+          continue;
+        }
+        out.abandoned_team = team;
+        out.abandoned_nusd = d.estimated_cost_nusd;
+        out.abandoned_tokens = 700 + 300;
+        out.nusd[team] += out.abandoned_nusd;
+        out.tokens[team] += out.abandoned_tokens;
+        break;
       }
-      if (n % 64 == 63) ::usleep(300);  // leave the two cores some room for redis and sluiced
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      const int team = 0;
-      const Decision d = call(team, 700, 300);
-      if (!d.admitted) {
-        ::usleep(1000);
-        continue;
-      }
-      out.abandoned_team = team;
-      out.abandoned_nusd = d.estimated_cost_nusd;
-      out.abandoned_tokens = 700 + 300;
-      out.nusd[team] += out.abandoned_nusd;
-      out.tokens[team] += out.abandoned_tokens;
-      break;
-    }
-  }
-  (void)!::write(p[1], &out, sizeof out);
-  ::_exit(c.ok() && out.abandoned_team >= 0 ? 0 : 3);  // the open reservation stays open
+    return c.ok() && out.abandoned_team >= 0 ? 0 : 3;  // the open reservation stays open
+  });
 }
 
 Charged collect(const Spender& s) {
-  Charged out;
-  if (::read(s.fd, &out, sizeof out) != static_cast<ssize_t>(sizeof out)) out = {};
-  ::close(s.fd);
   int status = 0;
-  ::waitpid(s.pid, &status, 0);
+  const Charged out = testing::collect_report<Charged>(s, &status);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "spender exited " << status;
   return out;
 }
 
-struct Host {
-  std::string id;
-  std::string segment;
-  std::string policy;
-  std::string log;
-  pid_t pid = -1;
-};
+using Host = testing::RedisHost;
 
 class StoreChaos : public ::testing::Test {
  protected:
@@ -192,35 +174,19 @@ class StoreChaos : public ::testing::Test {
     }
     for (Host& h : hosts_) {
       testing::stop_child(h.pid);
-      (void)SegmentMap::remove(h.segment);
-      std::remove(sidecar_lock_path(h.segment).c_str());
-      std::remove(h.policy.c_str());
-      std::remove(h.log.c_str());
-      std::filesystem::remove_all(testing::test_audit_dir(h.segment));
+      h.pid = -1;
+      testing::remove_redis_host(h);
     }
   }
 
   Host& add_host(const std::string& id) {
-    Host h;
-    h.id = id;
-    h.segment = testing::unique_segment("chaos-" + id);
-    const std::string body =
-        "store:\n  kind: redis\n  url: " + redis_->url() + "\n  host_id: " + id +
-        "\n  sync_interval_ms: 50\n  lease_ms: 1000\n  timeout_ms: 200\naudit:\n  dir: " +
-        testing::test_audit_dir(h.segment) +
-        "\n  enabled: false\nmodels:\n  m: { input_usd_per_mtok: 1.00, output_usd_per_mtok: "
-        "2.00 }\n" +
-        kLimits;
-    h.policy = testing::write_policy(h.segment, body);
-    h.log = "/tmp/" + h.segment + ".log";
-    hosts_.push_back(h);
+    hosts_.push_back(testing::make_redis_host(
+        redis_->url(), id, kLimits, 1000, "input_usd_per_mtok: 1.00, output_usd_per_mtok: 2.00"));
     return hosts_.back();
   }
 
   void start(Host& h) {
-    h.pid = testing::spawn_child({testing::build_root() + "/sidecar/sluiced", "--foreground",
-                                  "--config", h.policy, "--tick-ms", "20"},
-                                 h.log, h.log);
+    testing::start_sluiced(h);
     ASSERT_GT(h.pid, 0);
     ASSERT_TRUE(eventually([&] { return synced(h); })) << testing::read_text(h.log);
   }

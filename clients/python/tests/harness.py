@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -118,3 +119,15 @@ def client_env() -> Dict[str, str]:
     env["SLUICE_LIB"] = str(LIBSLUICE)
     env["PYTHONPATH"] = str(REPO / "clients" / "python")
     return env
+
+
+class SluicedTestCase(unittest.TestCase):
+    """A test with its own sluiced and a client attached to it."""
+
+    def setUp(self) -> None:
+        self.sluiced = Sluiced()
+        self.client = sluice.Client(self.sluiced.segment)
+
+    def tearDown(self) -> None:
+        self.client.close()
+        self.assertEqual(self.sluiced.stop(), 0)

@@ -9,20 +9,12 @@ from typing import Any, Dict
 
 import sluice
 
-from .harness import Sluiced
+from .harness import SluicedTestCase
 
 PRICING: Dict[str, Any] = {"team": "pricing", "feature": "quote-agent", "model": "gpt-4o"}
 
 
-class BadInput(unittest.TestCase):
-    def setUp(self) -> None:
-        self.sluiced = Sluiced()
-        self.client = sluice.Client(self.sluiced.segment)
-
-    def tearDown(self) -> None:
-        self.client.close()
-        self.assertEqual(self.sluiced.stop(), 0)
-
+class BadInput(SluicedTestCase):
     def assert_whole_budget_left(self) -> None:
         """The pricing budget is untouched: all 5000 output tokens still pass."""
         with self.client.reserve(input_tokens=0, max_output_tokens=5000, **PRICING) as r:

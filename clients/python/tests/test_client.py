@@ -15,22 +15,14 @@ from unittest import mock
 import sluice
 from sluice import _native
 
-from .harness import LIBSLUICE, REPO, Sluiced, client_env
+from .harness import LIBSLUICE, REPO, Sluiced, SluicedTestCase, client_env
 
 PRICING: Dict[str, Any] = {"team": "pricing", "feature": "quote-agent", "model": "gpt-4o"}
 SEARCH: Dict[str, Any] = {"team": "search", "model": "gpt-4o"}
 DAY_AND_DST = 25 * 3600.0
 
 
-class ClientAgainstSluiced(unittest.TestCase):
-    def setUp(self) -> None:
-        self.sluiced = Sluiced()
-        self.client = sluice.Client(self.sluiced.segment)
-
-    def tearDown(self) -> None:
-        self.client.close()
-        self.assertEqual(self.sluiced.stop(), 0)
-
+class ClientAgainstSluiced(SluicedTestCase):
     def test_admitted_call_commits_at_its_exact_cost(self) -> None:
         with self.client.reserve(input_tokens=1000, max_output_tokens=1000, **PRICING) as r:
             self.assertGreater(r.id, 0)
