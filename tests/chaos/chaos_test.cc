@@ -38,7 +38,6 @@ namespace {
 using namespace std::chrono_literals;
 using chaos::Charged;
 
-constexpr const char* kBudgets[] = {"team-usd", "team-tokens", "team-input", "team-output"};
 constexpr const char* kTeams[] = {"a", "b"};
 
 int rounds_scale() {

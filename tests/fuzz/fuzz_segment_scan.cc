@@ -1,16 +1,18 @@
 // libFuzzer target: everything the sidecar does with a segment its clients
 // may have corrupted. A real segment (scan_segment.h) is put back to the
 // state its clients left, the input's patches overwrite words of any region
-// (header and region table included), then the sidecar's work runs on it:
-// reclaim, the audit ring's drain (decode, encode, verify, count), the budget
-// window check and a policy publish, two store syncs (a scan of the key
-// table, echo_store.h) and a metrics scrape (sluice/inspect.h). None of it
-// may crash, read outside the mapping or loop for long (run with -timeout).
+// (header and region table included), a client makes a few calls on it, then
+// the sidecar's work runs on it: reclaim, the audit ring's drain (decode, encode, verify, count),
+// the budget window check and a policy publish, two store syncs (a scan of the key table,
+// echo_store.h) and a metrics scrape (sluice/inspect.h). None of it may crash, read outside the
+// mapping or loop for long (run with -timeout).
 //
 // Input: patches, each [u8 region][u16 word offset, LE][u8 word count][words],
 // region (mod 8): header, policy slot 0, policy slot 1, key slots,
 // reservation slots, client slots, audit ring control, audit ring bytes. The
 // offset wraps at the region's end; a count past it is cut there.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +35,7 @@
 #include "policy_publisher.h"
 #include "reclaim.h"
 #include "scan_segment.h"
+#include "sluice/quota.h"
 #include "store_sync.h"
 
 namespace {
@@ -107,6 +110,30 @@ std::size_t apply_patches(const fuzz::ScanSegment& s, const std::uint8_t* data, 
     }
   }
   return client_bytes;
+}
+
+// A client attached to the corrupted segment decides as usual: a new one
+// each time, so that what it does depends on the input only. Returns how many
+// bytes of client slots it may have written (up to its registration's end).
+std::size_t client_calls(const fuzz::ScanSegment& s) {
+  Result<Client> c = Client::attach(s.name);
+  if (!c.ok()) return 0;
+  const Attribute pricing[] = {
+      {"team", "pricing"}, {"feature", "quote-agent"}, {"user", "ann"}, {"model", "gpt-4o"}};
+  const Attribute support[] = {{"team", "support"}, {"model", "gpt-4o-mini"}};
+  Decision d = c->reserve_raw({pricing, 100, 50});
+  if (d.admitted) {
+    (void)c->extend(d.reservation_id, 10);
+    (void)c->commit(d.reservation_id, 90, 70);
+  }
+  d = c->reserve_raw({support, 1, 1});
+  if (d.admitted) (void)c->cancel(d.reservation_id);
+  (void)c->reserve_raw({pricing, 5, 5});  // left open: the reclaimer settles it
+  std::size_t mine = 0;
+  for (std::size_t i = 0; i < s.map.client_count(); ++i) {
+    if (shm::load_relaxed(s.map.clients()[i].pid) == static_cast<Word>(::getpid())) mine = i + 1;
+  }
+  return mine * sizeof(shm::ClientSlot);
 }
 
 // The drain's view of one encoded record, as AuditPipeline shows it to the
@@ -205,9 +232,10 @@ void scrape(const std::string& name, const AuditTally& tally) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const fuzz::ScanSegment& s = fuzz::scan_segment();
-  static std::size_t patched_client_bytes = 0;
-  restore(s, std::max(patched_client_bytes, s.clients_used * sizeof(shm::ClientSlot)));
-  patched_client_bytes = apply_patches(s, data, size);
+  static std::size_t client_bytes = 0;  // how far the last input wrote client slots
+  restore(s, std::max(client_bytes, s.clients_used * sizeof(shm::ClientSlot)));
+  client_bytes = apply_patches(s, data, size);
+  client_bytes = std::max(client_bytes, client_calls(s));
 
   std::vector<shm::AuditRecord> settled;
   (void)reclaim(s.map, s.now_ns, &settled, 1'767'225'600'000'000'000ull);
