@@ -20,29 +20,16 @@ using namespace shm;  // NOLINT(google-build-using-namespace)
 
 namespace {
 
-// Calls `seen` with every verified record of `path`, read frame by frame
-// from the start (a file is preallocated: its zero tail is not read).
+// Calls `seen` with every verified record of `path`, in file order. Like
+// recovery and the readers, it looks past a hole a crash left between two
+// batches written out of order, so it sees the file's last record.
 void for_each_record_in(const std::string& path,
                         const std::function<void(const audit::fb::Record&)>& seen) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  std::vector<std::uint8_t> buf(audit::kMaxFrameBytes);
-  std::uint64_t offset = 0;
-  for (;;) {
-    const ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-    if (n <= 0) break;
-    const std::span<const std::uint8_t> bytes(buf.data(), static_cast<std::size_t>(n));
-    std::size_t at = 0;
-    audit::FrameView f;
-    while ((f = audit::decode_frame(bytes.subspan(at))).check == audit::FrameCheck::kOk) {
-      flatbuffers::Verifier v(f.payload.data(), f.payload.size());
-      if (audit::fb::VerifyRecordBuffer(v)) seen(*audit::fb::GetRecord(f.payload.data()));
-      at += f.size;
-    }
-    if (f.check != audit::FrameCheck::kTruncated || at == 0) break;  // the end, or damage
-    offset += at;  // a frame runs past this read: read on from it
-  }
-  ::close(fd);
+  (void)audit::verify_file(path, [&](std::span<const std::uint8_t> payload) {
+    flatbuffers::Verifier v(payload.data(), payload.size());
+    if (audit::fb::VerifyRecordBuffer(v)) seen(*audit::fb::GetRecord(payload.data()));
+    return std::string();
+  });
 }
 
 std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
