@@ -1,17 +1,15 @@
 #include "audit_pipeline.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <tuple>
 
 #include "audit_generated.h"
 #include "clock.h"
-#include "frame.h"
 #include "log_reader.h"
 
 namespace sluice {
