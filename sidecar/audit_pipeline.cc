@@ -37,12 +37,12 @@ std::optional<std::uint64_t> last_sequence_in(const std::string& path) {
 }
 
 // The ring position just past the last record of segment `instance` that
-// the two newest files of `dir` hold; nullopt if they hold none.
-std::optional<std::uint64_t> last_ring_end(const std::string& dir, std::uint64_t instance) {
-  Result<std::vector<std::string>> files = audit::list_segment_files(dir);
-  if (!files.ok() || instance == 0) return std::nullopt;
+// the two newest of `files` hold; nullopt if they hold none.
+std::optional<std::uint64_t> last_ring_end(const std::vector<std::string>& files,
+                                           std::uint64_t instance) {
+  if (instance == 0) return std::nullopt;
   int looked = 0;
-  for (auto it = files->rbegin(); it != files->rend() && looked < 2; ++it, ++looked) {
+  for (auto it = files.rbegin(); it != files.rend() && looked < 2; ++it, ++looked) {
     std::optional<std::uint64_t> end;
     for_each_record_in(*it, [&](const audit::fb::Record& r) {
       if (r.ring_instance() == instance && r.ring_end() != 0) end = r.ring_end();
@@ -84,6 +84,11 @@ Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg
   o.retain_seconds = spec.retain_seconds;
   o.batches_in_flight = 16;  // 16 MiB of records in flight: the drain rarely waits for the disk
   const std::uint64_t first = next_audit_sequence(dir);
+  // Only these can hold records: a file the writer creates now is empty,
+  // and reading its preallocated zeros costs tens of milliseconds.
+  Result<std::vector<std::string>> listed = audit::list_segment_files(dir);
+  const std::vector<std::string> had =
+      listed.ok() ? std::move(listed.value()) : std::vector<std::string>();
   Result<AuditWriter> w = AuditWriter::open(o, log);
   if (!w.ok()) return w.status();
   store_text(seg.header().audit_dir, dir.data(), dir.size());
@@ -92,7 +97,7 @@ Result<std::unique_ptr<AuditPipeline>> AuditPipeline::open(const SegmentMap& seg
   // A sidecar that died left the records it had written in the ring too:
   // read on after the last one the files hold, not from head.
   if (const std::optional<std::uint64_t> end =
-          last_ring_end(dir, load_relaxed(seg.header().instance))) {
+          last_ring_end(had, load_relaxed(seg.header().instance))) {
     p->reader_.resume_at(*end);
   }
   return p;

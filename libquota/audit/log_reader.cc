@@ -101,8 +101,10 @@ class FrameFile {
       if (!b.ok()) return b.status();
       const std::span<const std::uint8_t> s = b.value();
       if (s.empty()) return std::optional<std::uint64_t>();
-      auto it = std::find_if(s.begin(), s.end(), [](std::uint8_t x) { return x != 0; });
-      if (it != s.end()) return std::optional<std::uint64_t>(offset + (it - s.begin()));
+      if (!all_zero(s)) {  // a preallocated tail is skipped at memcmp speed
+        auto it = std::find_if(s.begin(), s.end(), [](std::uint8_t x) { return x != 0; });
+        return std::optional<std::uint64_t>(offset + (it - s.begin()));
+      }
       offset += s.size();
     }
   }
