@@ -143,4 +143,18 @@ inline void audit_write_attributes(const AuditSlot& slot, const Attr* attrs,
   }
 }
 
+// Writes `text` (at most kAuditMaxVersionBytes: a commit's model version)
+// after the fixed part of `slot`'s record, zero-padded to 8 bytes.
+inline void audit_write_text(const AuditSlot& slot, std::string_view text) {
+  alignas(8) unsigned char bytes[shm::kAuditMaxVersionBytes + 8] = {};
+  const std::size_t n = std::min(text.size(), shm::kAuditMaxVersionBytes);
+  std::memcpy(bytes, text.data(), n);
+  shm::Word* dst = slot.record + sizeof(shm::AuditRecord) / 8;
+  for (std::size_t w = 0; w < (n + 7) / 8; ++w) {
+    shm::Word word;
+    std::memcpy(&word, bytes + w * 8, 8);
+    shm::store_relaxed(dst[w], word);
+  }
+}
+
 }  // namespace sluice

@@ -72,6 +72,34 @@ struct ClientState {
   std::uint16_t term_name[kMaxLimits][kMaxMatchTerms];
 };
 
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::kUnreported:
+      return "unreported";
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kProviderError:
+      return "provider_error";
+    case Outcome::kTimeout:
+      return "timeout";
+    case Outcome::kCancelledByClient:
+      return "cancelled_by_client";
+    case Outcome::kCutOff:
+      return "cut_off";
+  }
+  return "unknown";
+}
+
+bool parse_outcome(std::string_view name, Outcome* out) {
+  for (int o = 0; o < kCallOutcomes; ++o) {
+    if (name == to_string(static_cast<Outcome>(o))) {
+      *out = static_cast<Outcome>(o);
+      return true;
+    }
+  }
+  return false;
+}
+
 const char* to_string(Reason r) {
   switch (r) {
     case Reason::kNone:
@@ -263,20 +291,19 @@ namespace {
 // gone are dropped (the client's totals keep them).
 void remap_counters(ClientState& s, const CompiledPolicy& next) {
   ClientSlot& me = s.seg.clients()[s.me - 1];
-  Word admitted[kMaxLimits] = {}, rejected[kMaxLimits] = {}, shadow[kMaxLimits] = {};
+  Word* const counts[] = {me.limit_admitted, me.limit_rejected, me.limit_shadow_rejected,
+                          me.limit_committed, me.limit_failed};
+  constexpr int kCounts = sizeof counts / sizeof counts[0];
+  Word moved[kCounts][kMaxLimits] = {};
   for (Word n = 0; n < next.limit_count; ++n) {
     for (Word o = 0; s.policy_ok && o < s.policy.limit_count; ++o) {
       if (s.policy.limits[o].identity != next.limits[n].identity) continue;
-      admitted[n] = load_relaxed(me.limit_admitted[o]);
-      rejected[n] = load_relaxed(me.limit_rejected[o]);
-      shadow[n] = load_relaxed(me.limit_shadow_rejected[o]);
+      for (int c = 0; c < kCounts; ++c) moved[c][n] = load_relaxed(counts[c][o]);
     }
   }
   store_relaxed(me.counters_generation, 0);  // readers: counts are moving
-  for (int i = 0; i < kMaxLimits; ++i) {
-    store_relaxed(me.limit_admitted[i], admitted[i]);
-    store_relaxed(me.limit_rejected[i], rejected[i]);
-    store_relaxed(me.limit_shadow_rejected[i], shadow[i]);
+  for (int c = 0; c < kCounts; ++c) {
+    for (int i = 0; i < kMaxLimits; ++i) store_relaxed(counts[c][i], moved[c][i]);
   }
   store_release(me.counters_generation, next.generation);
 }
@@ -482,12 +509,13 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
     value_hash[a] = hash_text(s.seed, req.attributes[a].value);
     if (name_of[a] == 0) model_hash = value_hash[a];
   }
-  Word in_p = 0, out_p = 0;
+  Word in_p = 0, out_p = 0, stats_row = 0;
   bool priced = false;
   for (Word m = 0; m < p.model_count && model_hash != 0; ++m) {
     if (p.models[m].name_hash == model_hash) {
       in_p = p.models[m].input_pusd_per_token;
       out_p = p.models[m].output_pusd_per_token;
+      stats_row = p.models[m].stats_row;
       priced = true;
       break;
     }
@@ -656,9 +684,10 @@ Decision decide(ClientState& s, const CallRequest& req, DecisionFacts* facts) {
   store_relaxed(slot->est_output, est.output);
   store_relaxed(slot->input_pusd, in_p);
   store_relaxed(slot->output_pusd, out_p);
+  store_relaxed(slot->telemetry, make_telemetry(stats_row, s.policy_generation));
   for (Word i = 0; i < n_cells; ++i) {
-    store_relaxed(slot->cells[i].key,
-                  make_cell_key(plan[i].key_index, plan[i].kind, plan[i].measure, plan[i].flags));
+    store_relaxed(slot->cells[i].key, make_cell_key(plan[i].key_index, plan[i].kind,
+                                                    plan[i].measure, plan[i].flags, plan[i].limit));
     store_relaxed(slot->cells[i].emission_ns, plan[i].emission_ns);
   }
   store_release(slot->cell_count, n_cells);
@@ -813,6 +842,9 @@ Decision Client::reserve_now(const CallRequest& req) {
   r.cost_nusd = d.estimated_cost_nusd;
   r.retry_after_ns = d.retry_after_ns;
   r.shadow_mask = facts.shadow_mask;
+  r.call_info = 0;
+  r.latency_ns = 0;
+  r.ttft_ns = 0;
   audit_write_fixed(slot, r);
   audit_write_attributes(slot, req.attributes.data(), attrs);
   SLUICE_FAULT_POINT(kAuditWritten);
@@ -846,9 +878,49 @@ ReservationSlot* take(ClientState& s, std::uint64_t id, Word status, Word* seq_o
   return &r;
 }
 
-Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual, Word kind) {
+bool valid_report(const CallReport& r) {
+  return r.outcome <= Outcome::kCutOff && r.http_status <= 999 &&
+         r.model_version.size() <= kMaxModelVersionBytes;
+}
+
+// Adds a commit's report to its model's call stats (shared: relaxed
+// fetch_add) and, under the policy its limits were numbered by, to this
+// client's per-limit counts (single writer).
+void count_call(ClientState& s, ClientSlot& me, const ReservationSlot& r,
+                const CallReport& report) {
+  const Word telemetry = load_relaxed(r.telemetry);
+  const Word row = telemetry_row(telemetry);
+  if (row < s.seg.model_stats_count()) {
+    ModelCallStats& m = s.seg.model_stats()[row];
+    fetch_add_relaxed(m.calls[static_cast<Word>(report.outcome)], 1);
+    if (report.latency_ns != 0) {
+      fetch_add_relaxed(m.latency_hist[call_latency_bucket(report.latency_ns)], 1);
+      fetch_add_relaxed(m.latency_sum_us, report.latency_ns / 1000);
+    }
+    if (report.ttft_ns != 0) {
+      fetch_add_relaxed(m.ttft_hist[call_latency_bucket(report.ttft_ns)], 1);
+      fetch_add_relaxed(m.ttft_sum_us, report.ttft_ns / 1000);
+    }
+  }
+  if (telemetry_generation(telemetry) !=
+      telemetry_generation(make_telemetry(0, s.policy_generation))) {
+    return;
+  }
+  const bool failed = outcome_is_error(static_cast<Word>(report.outcome));
+  const Word n = std::min<Word>(load_relaxed(r.cell_count), kMaxCellsPerReservation);
+  for (Word i = 0; i < n; ++i) {
+    const Word limit = cell_limit(load_relaxed(r.cells[i].key));
+    if (limit >= kMaxLimits) continue;
+    bump_own(me.limit_committed[limit]);
+    if (failed) bump_own(me.limit_failed[limit]);
+  }
+}
+
+Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual, Word kind,
+                  const CallReport& report) {
   if (s == nullptr) return {SettleError::kNotReady, 0};
-  if (actual.input > detail::kMaxTokens || actual.output > detail::kMaxTokens) {
+  if (actual.input > detail::kMaxTokens || actual.output > detail::kMaxTokens ||
+      !valid_report(report)) {
     return {SettleError::kInvalidArgument, 0};
   }
   Word seq = 0, st = 0;
@@ -856,7 +928,9 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
   if (r == nullptr) return {SettleError::kUnknownReservation, 0};
   SLUICE_FAULT_POINT(kSettleTaken);
   ClientSlot& me = s->seg.clients()[s->me - 1];
-  const AuditSlot slot = claim_record(*s, me, sizeof(AuditRecord));
+  const Word version_bytes = report.model_version.size();
+  const AuditSlot slot =
+      claim_record(*s, me, sizeof(AuditRecord) + ((version_bytes + 7) & ~Word{7}));
   store_relaxed(r->actual_input, actual.input);
   store_relaxed(r->actual_output, actual.output);
   // Where this settlement's record goes: if this process dies before the
@@ -868,6 +942,7 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
   const Word est_input = load_relaxed(r->est_input), est_output = load_relaxed(r->est_output);
   const Word cost = detail::settle_cells(s->seg, *r, actual);
   SLUICE_FAULT_POINT(kSettleCellsDone);
+  if (kind == 1) count_call(*s, me, *r, report);
   if (slot.record != nullptr) {
     AuditRecord a;
     a.time_unix_ns = audit_time(*s);
@@ -884,7 +959,12 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
     a.cost_nusd = cost;
     a.retry_after_ns = 0;
     a.shadow_mask = 0;
+    a.call_info =
+        make_call_info(static_cast<Word>(report.outcome), report.http_status, version_bytes);
+    a.latency_ns = report.latency_ns;
+    a.ttft_ns = report.ttft_ns;
     audit_write_fixed(slot, a);
+    if (version_bytes != 0) audit_write_text(slot, report.model_version);
     SLUICE_FAULT_POINT(kAuditWritten);
     audit_publish(me, slot);
     SLUICE_FAULT_POINT(kSettlePublished);
@@ -897,10 +977,17 @@ Settlement settle(ClientState* s, std::uint64_t id, const detail::Usage& actual,
 
 Settlement Client::commit(std::uint64_t id, std::uint64_t input_tokens,
                           std::uint64_t output_tokens) {
-  return settle(s_.get(), id, {input_tokens, output_tokens, false}, 1);
+  return settle(s_.get(), id, {input_tokens, output_tokens, false}, 1, CallReport{});
 }
 
-Settlement Client::cancel(std::uint64_t id) { return settle(s_.get(), id, {0, 0, true}, 2); }
+Settlement Client::commit(std::uint64_t id, std::uint64_t input_tokens, std::uint64_t output_tokens,
+                          const CallReport& report) {
+  return settle(s_.get(), id, {input_tokens, output_tokens, false}, 1, report);
+}
+
+Settlement Client::cancel(std::uint64_t id) {
+  return settle(s_.get(), id, {0, 0, true}, 2, CallReport{});
+}
 
 Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
   Extension e;
@@ -951,6 +1038,9 @@ Extension Client::extend(std::uint64_t id, std::uint64_t output_tokens) {
     a.cost_nusd = x.admitted ? cost_after : cost_before;
     a.retry_after_ns = x.retry_after_ns;
     a.shadow_mask = 0;
+    a.call_info = 0;
+    a.latency_ns = 0;
+    a.ttft_ns = 0;
     audit_write_fixed(slot, a);
     audit_publish(me, slot);
   };
@@ -1100,6 +1190,14 @@ Reservation& Reservation::operator=(Reservation&& o) noexcept {
     o.client_ = nullptr;
   }
   return *this;
+}
+
+Settlement Reservation::commit(std::uint64_t input_tokens, std::uint64_t output_tokens,
+                               const CallReport& report) {
+  if (!live()) return {SettleError::kUnknownReservation, 0};
+  Settlement st = client_->commit(decision_.reservation_id, input_tokens, output_tokens, report);
+  if (st.error != SettleError::kInvalidArgument) client_ = nullptr;
+  return st;
 }
 
 Settlement Reservation::commit(std::uint64_t input_tokens, std::uint64_t output_tokens) {

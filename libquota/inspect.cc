@@ -360,12 +360,15 @@ Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
     row.shadow = (l.flags & kFlagShadow) != 0;
   }
   // Counts indexed by the positions of this generation only.
-  auto add = [&](const Word* admitted, const Word* rejected, const Word* shadow) {
+  auto add = [&](const Word* admitted, const Word* rejected, const Word* shadow,
+                 const Word* committed, const Word* failed) {
     for (Word i = 0; i < p.limit_count; ++i) {
       // acquire: the fold_seq check that follows may not be read before these
       rows[i].admitted += load_acquire(admitted[i]);
       rows[i].rejected += load_acquire(rejected[i]);
       rows[i].shadow_rejected += load_acquire(shadow[i]);
+      rows[i].committed += load_acquire(committed[i]);
+      rows[i].failed += load_acquire(failed[i]);
     }
   };
   const SegmentHeader& h = seg->header();
@@ -373,16 +376,19 @@ Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
     const Word before = load_acquire(h.fold_seq);
     if (before & 1) continue;
-    for (LimitRow& r : rows) r.admitted = r.rejected = r.shadow_rejected = 0;
+    for (LimitRow& r : rows)
+      r.admitted = r.rejected = r.shadow_rejected = r.committed = r.failed = 0;
     if (load_acquire(h.limit_departed_generation) == p.generation) {
-      add(h.limit_admitted_departed, h.limit_rejected_departed, h.limit_shadow_rejected_departed);
+      add(h.limit_admitted_departed, h.limit_rejected_departed, h.limit_shadow_rejected_departed,
+          h.limit_committed_departed, h.limit_failed_departed);
     }
     for (Word c = 0; c < seg->client_count(); ++c) {
       const ClientSlot& slot = seg->clients()[c];
       if (load_acquire(slot.pid) == 0 || load_acquire(slot.counters_generation) != p.generation) {
         continue;
       }
-      add(slot.limit_admitted, slot.limit_rejected, slot.limit_shadow_rejected);
+      add(slot.limit_admitted, slot.limit_rejected, slot.limit_shadow_rejected,
+          slot.limit_committed, slot.limit_failed);
     }
     if (load_acquire(h.fold_seq) == before) break;
   }
@@ -393,6 +399,29 @@ Result<std::vector<LimitRow>> list_limits(const std::string& segment) {
     if (load_relaxed(key.hash) == 0) continue;
     const auto at = index_of.find(load_acquire(key.identity));
     if (at != index_of.end()) ++rows[at->second].keys;
+  }
+  return rows;
+}
+
+Result<std::vector<ModelCallRow>> list_model_calls(const std::string& segment) {
+  Result<SegmentMap> seg = SegmentMap::attach(segment, SegmentMap::Access::kReadOnly);
+  if (!seg.ok()) return seg.status();
+  std::vector<ModelCallRow> rows;
+  for (Word r = 0; r < seg->model_stats_count(); ++r) {
+    const ModelCallStats& m = seg->model_stats()[r];
+    if (r != 0 && load_acquire(m.name_hash) == 0) break;  // rows are taken in order
+    ModelCallRow row;
+    if (r != 0) row.model = text_of(m.name);
+    for (int o = 0; o < kCallOutcomes; ++o) row.calls.push_back(load_relaxed(m.calls[o]));
+    for (int b = 0; b < kCallLatencyBuckets; ++b) {
+      row.latency_bounds_ms.push_back(b + 1 < kCallLatencyBuckets ? call_latency_bound_ms(b)
+                                                                  : ~std::uint64_t{0});
+      row.latency_counts.push_back(load_relaxed(m.latency_hist[b]));
+      row.ttft_counts.push_back(load_relaxed(m.ttft_hist[b]));
+    }
+    row.latency_sum_us = load_relaxed(m.latency_sum_us);
+    row.ttft_sum_us = load_relaxed(m.ttft_sum_us);
+    rows.push_back(std::move(row));
   }
   return rows;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstddef>
 #include <exception>
@@ -36,6 +37,15 @@ constexpr std::uint64_t kMaxQuantity = 1'000'000'000'000'000;  // any count, rat
 constexpr std::size_t kMaxFileBytes = 16u << 20;
 constexpr int kPriceDecimals = 6;   // USD per million tokens -> pico-dollars per token
 constexpr int kBudgetDecimals = 9;  // USD -> nano-dollars
+constexpr std::size_t kMaxAlerts = 64;
+constexpr std::size_t kMaxAlertNameLength = 63;
+constexpr int kRateDecimals = 9;  // error_rate_above: billionths
+constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
+constexpr std::uint64_t kMinAlertWindowNs = 60 * kNsPerSecond;
+constexpr std::uint64_t kMaxAlertWindowNs = 3600 * kNsPerSecond;
+// The last finite bound of the call latency histogram (shm::kCallLatencyBoundsMs):
+// a p99 threshold at or past it can never be exceeded.
+constexpr std::uint64_t kMaxLatencyAlertNs = 120 * kNsPerSecond;
 
 struct MeasureKey {
   std::string_view key;
@@ -80,8 +90,12 @@ const char kMeasureChoices[] =
     "models";
 
 using Keys = std::span<const std::string_view>;
-constexpr std::string_view kTopKeys[] = {"segment", "store", "models",
-                                         "limits",  "audit", "metrics"};
+constexpr std::string_view kTopKeys[] = {"segment", "store",   "models",         "limits",
+                                         "audit",   "metrics", "alerts_webhook", "alerts"};
+constexpr std::string_view kAlertKeys[] = {"name",  "when", "value",    "budget",
+                                           "model", "over", "min_calls"};
+constexpr std::string_view kAlertKinds[] = {"exhausts_within", "p99_latency_above",
+                                            "error_rate_above"};  // in AlertKind order
 constexpr std::string_view kMetricsKeys[] = {"listen", "max_series"};
 constexpr std::string_view kSegmentKeys[] = {"name", "max_keys", "max_reservations",
                                              "audit_ring_bytes", "group"};
@@ -243,6 +257,8 @@ class PolicyReader {
   bool read_size(const Entry& e, const std::string& field, std::string_view example,
                  std::uint64_t* out);
   bool read_choice(const Entry& e, const std::string& field, Keys choices, std::size_t* out);
+  bool read_duration(const Entry& e, const std::string& field, std::string_view example,
+                     std::uint64_t* out_ns);
 
   bool read_segment(const Entry& section, SegmentSpec* segment);
   bool read_store(const Entry& section, StoreSpec* store);
@@ -253,6 +269,11 @@ class PolicyReader {
   bool read_limit(const YAML::Node& node, int line, const std::string& path, LimitSpec* limit);
   bool read_match(const Entry& e, const std::string& field, std::vector<MatchTerm>* match);
   bool read_model_list(const Entry& e, const std::string& field, std::vector<std::string>* out);
+  bool read_webhook(const Entry& e, std::string* url);
+  // After models and limits: alerts name them.
+  bool read_alerts(const Entry& section, Policy* policy);
+  bool read_alert(const YAML::Node& node, int line, const std::string& path, const Policy& policy,
+                  AlertSpec* alert);
 
   std::string source_;
   Status error_;
@@ -407,6 +428,40 @@ bool PolicyReader::read_choice(const Entry& e, const std::string& field, Keys ch
   return fail(e.line, field, quoted(s) + " is not a choice; use " + list);
 }
 
+// "500ms", "8s", "5m", "2h": a whole number and a unit, as nanoseconds.
+bool PolicyReader::read_duration(const Entry& e, const std::string& field, std::string_view example,
+                                 std::uint64_t* out_ns) {
+  const std::string fix =
+      "write a whole number and ms, s, m or h, e.g. " + e.key + ": " + std::string(example);
+  if (!e.value.IsScalar()) return fail(e.line, field, "must be a duration; " + fix);
+  const std::string s = e.value.Scalar();
+  const std::size_t end = s.find_first_not_of("0123456789");
+  const std::string unit = end == std::string::npos ? "" : s.substr(end);
+  std::uint64_t scale = 0;
+  if (unit == "ms") {
+    scale = 1'000'000;
+  } else if (unit == "s") {
+    scale = kNsPerSecond;
+  } else if (unit == "m") {
+    scale = 60 * kNsPerSecond;
+  } else if (unit == "h") {
+    scale = 3600 * kNsPerSecond;
+  }
+  std::uint64_t n = 0;
+  const Parse parsed = parse_uint(s.substr(0, end), &n);
+  if (parsed == Parse::kOk && unit.empty()) {
+    return fail(e.line, field, quoted(s) + " has no unit; " + fix);
+  }
+  if (parsed == Parse::kMalformed || scale == 0) {
+    return fail(e.line, field, quoted(s) + " is not a duration; " + fix);
+  }
+  if (parsed == Parse::kOverflow || __builtin_mul_overflow(n, scale, out_ns)) {
+    return fail(e.line, field, quoted(s) + " is too long; " + fix);
+  }
+  if (n == 0) return fail(e.line, field, quoted(s) + " is zero; " + fix);
+  return true;
+}
+
 bool PolicyReader::read(const YAML::Node& root, Policy* policy) {
   if (root.IsNull()) {
     return fail(1, "policy",
@@ -420,9 +475,14 @@ bool PolicyReader::read(const YAML::Node& root, Policy* policy) {
   std::vector<Entry> sections;
   if (!entries(root, 1, "", kTopKeys, join(kTopKeys), &sections)) return false;
   bool has_limits = false;
+  const Entry* alerts = nullptr;
   for (const Entry& s : sections) {
     bool ok = true;
-    if (s.key == "segment") {
+    if (s.key == "alerts") {
+      alerts = &s;
+    } else if (s.key == "alerts_webhook") {
+      ok = read_webhook(s, &policy->alerts_webhook);
+    } else if (s.key == "segment") {
       ok = read_segment(s, &policy->segment);
     } else if (s.key == "store") {
       ok = read_store(s, &policy->store);
@@ -441,7 +501,7 @@ bool PolicyReader::read(const YAML::Node& root, Policy* policy) {
   if (!has_limits) {
     return fail(1, "limits", "missing; add a limits: list (limits: [] admits every call)");
   }
-  return true;
+  return alerts == nullptr || read_alerts(*alerts, policy);
 }
 
 bool PolicyReader::read_metrics(const Entry& section, MetricsSpec* metrics) {
@@ -876,6 +936,222 @@ bool PolicyReader::read_model_list(const Entry& e, const std::string& field,
   return true;
 }
 
+bool PolicyReader::read_webhook(const Entry& e, std::string* url) {
+  const std::string example = "http://127.0.0.1:9093/hook";
+  if (!read_string(e, "alerts_webhook", url, example)) return false;
+  const std::string_view u = *url;
+  const bool printable = std::all_of(
+      u.begin(), u.end(), [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; });
+  const std::string_view scheme = "http://";
+  const std::string_view rest = u.substr(std::min(u.size(), scheme.size()));
+  const std::string_view authority = rest.substr(0, rest.find('/'));
+  const std::size_t colon = authority.rfind(':');
+  const std::string_view host = authority.substr(0, colon);
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  const bool host_ok = bracketed
+                           ? std::all_of(host.begin() + 1, host.end() - 1,
+                                         [](char c) {
+                                           return std::isxdigit(static_cast<unsigned char>(c)) ||
+                                                  c == ':' || c == '.';
+                                         })
+                           : is_plain_name(host, 253);
+  std::uint64_t port = 0;
+  const bool port_ok = colon != std::string_view::npos &&
+                       parse_uint(authority.substr(colon + 1), &port) == Parse::kOk && port > 0 &&
+                       port <= 65535;
+  std::string what;
+  if (!printable) {
+    what = " has a space or control character";
+  } else if (u.rfind(scheme, 0) != 0) {
+    what = " is not an http:// URL (sluiced posts plain HTTP)";
+  } else if (!host_ok || !port_ok) {
+    what = " needs a host and a port";
+  }
+  if (what.empty()) return true;
+  return fail(e.line, "alerts_webhook", quoted(u) + what + "; write alerts_webhook: " + example);
+}
+
+bool PolicyReader::read_alerts(const Entry& section, Policy* policy) {
+  if (section.value.IsNull()) return true;
+  if (!section.value.IsSequence()) {
+    return fail(line_of(section.value, section.line), "alerts",
+                "must be a list of alerts, each starting with '- name: ...', e.g. "
+                "- { name: errors, when: error_rate_above, value: 0.05 }");
+  }
+  std::map<std::string, int> name_lines;
+  std::size_t index = 0;
+  for (const YAML::Node& node : section.value) {
+    const int line = line_of(node, section.line);
+    const std::string path = "alerts[" + std::to_string(index) + "]";
+    if (index == kMaxAlerts) {
+      return fail(line, path,
+                  "more than " + std::to_string(kMaxAlerts) + " alerts; merge or remove some");
+    }
+    AlertSpec alert;
+    if (!read_alert(node, line, path, *policy, &alert)) return false;
+    const auto [it, inserted] = name_lines.emplace(alert.name, line);
+    if (!inserted) {
+      return fail(line, path + ".name",
+                  quoted(alert.name) + " is also the name of the alert on line " +
+                      std::to_string(it->second) + "; give each alert its own name");
+    }
+    policy->alerts.push_back(std::move(alert));
+    ++index;
+  }
+  return true;
+}
+
+bool PolicyReader::read_alert(const YAML::Node& node, int line, const std::string& path,
+                              const Policy& policy, AlertSpec* alert) {
+  if (!node.IsMap()) {
+    return fail(line, path,
+                "must be a map such as {name: errors, when: error_rate_above, value: 0.05}");
+  }
+  std::vector<Entry> es;
+  if (!entries(node, line, path, kAlertKeys, join(kAlertKeys), &es)) return false;
+  const auto find = [&](std::string_view key) -> const Entry* {
+    for (const Entry& e : es) {
+      if (e.key == key) return &e;
+    }
+    return nullptr;
+  };
+  const Entry* name = find("name");
+  const Entry* when = find("when");
+  const Entry* value = find("value");
+  const Entry* budget = find("budget");
+  const Entry* model = find("model");
+  const Entry* over = find("over");
+  const Entry* min_calls = find("min_calls");
+
+  if (name == nullptr) {
+    return fail(line, path + ".name",
+                "missing; every alert needs a unique name, e.g. name: pricing-burn");
+  }
+  if (!read_string(*name, path + ".name", &alert->name, "pricing-burn")) return false;
+  if (!is_plain_name(alert->name, kMaxAlertNameLength)) {
+    return fail(name->line, path + ".name",
+                quoted(alert->name) + " is not an alert name; use up to " +
+                    std::to_string(kMaxAlertNameLength) +
+                    " letters, digits, '.', '_' or '-', e.g. name: pricing-burn");
+  }
+  if (when == nullptr) {
+    return fail(line, path + ".when",
+                "missing; write when: exhausts_within, p99_latency_above or error_rate_above");
+  }
+  std::size_t choice = 0;
+  if (!read_choice(*when, path + ".when", kAlertKinds, &choice)) return false;
+  alert->kind = static_cast<AlertKind>(choice);
+  const std::string kind(kAlertKinds[choice]);
+  const bool on_budget = alert->kind == AlertKind::kExhaustsWithin;
+
+  if (on_budget) {
+    if (model != nullptr) {
+      return fail(model->line, path + ".model",
+                  "exhausts_within watches a budget, not a model; remove model");
+    }
+    if (over != nullptr) {
+      return fail(over->line, path + ".over",
+                  "exhausts_within projects the last 5 minutes of spend and takes no window; "
+                  "remove over");
+    }
+    if (min_calls != nullptr) {
+      return fail(min_calls->line, path + ".min_calls",
+                  "applies only to p99_latency_above and error_rate_above; remove it");
+    }
+  } else if (budget != nullptr) {
+    return fail(budget->line, path + ".budget",
+                "only exhausts_within watches a budget; remove budget (" + kind +
+                    " watches calls; model: narrows it to one model)");
+  }
+
+  const char* value_example = alert->kind == AlertKind::kExhaustsWithin    ? "2h"
+                              : alert->kind == AlertKind::kP99LatencyAbove ? "8s"
+                                                                           : "0.05";
+  if (value == nullptr) {
+    return fail(line, path + ".value",
+                "missing; " + kind + " needs a threshold, e.g. value: " + value_example);
+  }
+  const std::string value_field = path + ".value";
+  if (alert->kind == AlertKind::kErrorRateAbove) {
+    const std::string s = value->value.IsScalar() ? value->value.Scalar() : "";
+    std::uint64_t billionths = 0;
+    if (parse_decimal(s, kRateDecimals, &billionths) != Parse::kOk || billionths == 0 ||
+        billionths > kNsPerSecond) {
+      return fail(
+          value->line, value_field,
+          quoted(s) + " is not a fraction above 0 and at most 1; write e.g. value: 0.05 for 5%");
+    }
+    alert->rate = static_cast<double>(billionths) / static_cast<double>(kNsPerSecond);
+  } else {
+    if (!read_duration(*value, value_field, value_example, &alert->value_ns)) return false;
+    if (alert->kind == AlertKind::kP99LatencyAbove && alert->value_ns >= kMaxLatencyAlertNs) {
+      return fail(value->line, value_field,
+                  quoted(value->value.Scalar()) +
+                      " can never be exceeded: call latency is measured up to 120s; use a "
+                      "smaller value, e.g. value: 8s");
+    }
+  }
+
+  if (on_budget) {
+    std::string budgets;
+    for (const LimitSpec& l : policy.limits) {
+      if (l.kind == LimitKind::kBudget) budgets += (budgets.empty() ? "" : ", ") + l.name;
+    }
+    const std::string fix =
+        budgets.empty()
+            ? "this policy has no budget; add a limit with usd_per_day, tokens_per_month, ..."
+            : "name a budget: " + budgets;
+    if (budget == nullptr) {
+      return fail(line, path + ".budget",
+                  "missing; exhausts_within needs the budget to watch; " + fix);
+    }
+    if (!read_string(*budget, path + ".budget", &alert->budget, "pricing-daily-usd")) {
+      return false;
+    }
+    const auto limit = std::find_if(policy.limits.begin(), policy.limits.end(),
+                                    [&](const LimitSpec& l) { return l.name == alert->budget; });
+    if (limit == policy.limits.end()) {
+      return fail(budget->line, path + ".budget",
+                  quoted(alert->budget) + " is not a limit in limits:; " + fix);
+    }
+    if (limit->kind != LimitKind::kBudget) {
+      return fail(budget->line, path + ".budget",
+                  quoted(alert->budget) + " is a " +
+                      (limit->kind == LimitKind::kRate ? "rate" : "model access") +
+                      " limit (line " + std::to_string(limit->line) + "), which never runs out; " +
+                      fix);
+    }
+    return true;
+  }
+
+  if (model != nullptr) {
+    if (!read_string(*model, path + ".model", &alert->model, "gpt-4o")) return false;
+    const bool priced = std::any_of(policy.models.begin(), policy.models.end(),
+                                    [&](const ModelPrice& m) { return m.name == alert->model; });
+    if (!priced) {
+      std::string names;
+      for (const ModelPrice& m : policy.models) names += (names.empty() ? "" : ", ") + m.name;
+      return fail(model->line, path + ".model",
+                  quoted(alert->model) +
+                      " is not in models: (the price table, where calls are counted); " +
+                      (names.empty() ? "add it there" : "name one of " + names) +
+                      ", or remove model to watch all models");
+    }
+  }
+  if (over != nullptr) {
+    if (!read_duration(*over, path + ".over", "5m", &alert->over_ns)) return false;
+    if (alert->over_ns < kMinAlertWindowNs || alert->over_ns > kMaxAlertWindowNs) {
+      return fail(over->line, path + ".over",
+                  quoted(over->value.Scalar()) + " is out of range; use 1m to 1h, e.g. over: 5m");
+    }
+  }
+  if (min_calls != nullptr &&
+      !read_uint(*min_calls, path + ".min_calls", 1, kMaxQuantity, "20", &alert->min_calls)) {
+    return false;
+  }
+  return true;
+}
+
 Status read_file(const std::string& path, std::string* text) {
   const auto failed = [&](int err) {
     const ErrorCode code = err == ENOENT                     ? ErrorCode::kNotFound
@@ -984,6 +1260,18 @@ const char* to_string(Measure m) {
       return "output_tokens";
     case Measure::kUsd:
       return "usd";
+  }
+  return "unknown";
+}
+
+const char* to_string(AlertKind k) {
+  switch (k) {
+    case AlertKind::kExhaustsWithin:
+      return "exhausts_within";
+    case AlertKind::kP99LatencyAbove:
+      return "p99_latency_above";
+    case AlertKind::kErrorRateAbove:
+      return "error_rate_above";
   }
   return "unknown";
 }

@@ -199,10 +199,14 @@ ReclaimStats reclaim(const SegmentMap& seg, std::uint64_t now_ns,
         fetch_add(h.limit_admitted_departed[l], load_relaxed(c.limit_admitted[l]));
         fetch_add(h.limit_rejected_departed[l], load_relaxed(c.limit_rejected[l]));
         fetch_add(h.limit_shadow_rejected_departed[l], load_relaxed(c.limit_shadow_rejected[l]));
+        fetch_add(h.limit_committed_departed[l], load_relaxed(c.limit_committed[l]));
+        fetch_add(h.limit_failed_departed[l], load_relaxed(c.limit_failed[l]));
       }
       store_relaxed(c.limit_admitted[l], 0);
       store_relaxed(c.limit_rejected[l], 0);
       store_relaxed(c.limit_shadow_rejected[l], 0);
+      store_relaxed(c.limit_committed[l], 0);
+      store_relaxed(c.limit_failed[l], 0);
     }
     for (int b = 0; b < kLatencyBuckets; ++b) {
       fetch_add(h.latency_departed[b], load_relaxed(c.latency_hist[b]));

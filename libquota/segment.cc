@@ -60,7 +60,7 @@ Status open_error(const std::string& name, const bip::interprocess_exception& e,
 // Lays regions out one after the other, each page-aligned.
 struct Layout {
   shm::Region policy[2];
-  shm::Region keys, reservations, clients, audit;
+  shm::Region keys, reservations, clients, calls, audit;
   std::uint64_t total = 0;
 };
 
@@ -78,6 +78,7 @@ Layout layout_for(const SegmentSizes& s) {
   place(l.keys, SegmentMap::key_capacity_for(s.max_keys), sizeof(shm::KeySlot));
   place(l.reservations, s.max_reservations, sizeof(shm::ReservationSlot));
   place(l.clients, shm::kMaxClients, sizeof(shm::ClientSlot));
+  place(l.calls, shm::kModelStatsRows, sizeof(shm::ModelCallStats));
   place(l.audit, 1, sizeof(shm::AuditRingControl) + s.audit_ring_bytes);
   l.audit.count = s.audit_ring_bytes;  // the ring's capacity in bytes
   l.total = at;
@@ -211,6 +212,7 @@ Result<SegmentMap> SegmentMap::create(const std::string& name, const SegmentSize
   write_region(h->keys, l.keys);
   write_region(h->reservations, l.reservations);
   write_region(h->clients, l.clients);
+  write_region(h->calls, l.calls);
   write_region(h->audit, l.audit);
   shm::store_release(h->ready, shm::kReadyValue);
   if (Status s = m.bind(/*require_ready=*/true); !s.ok()) return s;
@@ -269,6 +271,7 @@ Status SegmentMap::bind(bool require_ready) {
       !region_ok(h.keys, sizeof(shm::KeySlot), 1ull << 26) ||
       !region_ok(h.reservations, sizeof(shm::ReservationSlot), 1ull << 22) ||
       !region_ok(h.clients, sizeof(shm::ClientSlot), shm::kMaxClients) ||
+      !region_ok(h.calls, sizeof(shm::ModelCallStats), shm::kModelStatsRows) ||
       !audit_region_ok(h.audit)) {
     return Status(ErrorCode::kIncompatible, "segment '" + name_ +
                                                 "' has a region outside its bounds (corrupt); "
@@ -287,6 +290,8 @@ Status SegmentMap::bind(bool require_ready) {
   reservation_count_ = shm::load_relaxed(h.reservations.count);
   clients_ = reinterpret_cast<shm::ClientSlot*>(base + shm::load_relaxed(h.clients.offset));
   client_count_ = shm::load_relaxed(h.clients.count);
+  model_stats_ = reinterpret_cast<shm::ModelCallStats*>(base + shm::load_relaxed(h.calls.offset));
+  model_stats_count_ = shm::load_relaxed(h.calls.count);
   audit_control_ =
       reinterpret_cast<shm::AuditRingControl*>(base + shm::load_relaxed(h.audit.offset));
   audit_ring_ = reinterpret_cast<shm::Word*>(audit_control_ + 1);

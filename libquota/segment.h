@@ -59,6 +59,8 @@ class SegmentMap {
   std::uint64_t reservation_count() const { return reservation_count_; }
   shm::ClientSlot* clients() const { return clients_; }
   std::uint64_t client_count() const { return client_count_; }
+  shm::ModelCallStats* model_stats() const { return model_stats_; }
+  std::uint64_t model_stats_count() const { return model_stats_count_; }
   shm::AuditRingControl& audit_control() const { return *audit_control_; }
   // The ring's bytes as words; capacity in bytes (a power of two).
   shm::Word* audit_ring() const { return audit_ring_; }
@@ -85,6 +87,8 @@ class SegmentMap {
   std::uint64_t reservation_count_ = 0;
   shm::ClientSlot* clients_ = nullptr;
   std::uint64_t client_count_ = 0;
+  shm::ModelCallStats* model_stats_ = nullptr;
+  std::uint64_t model_stats_count_ = 0;
   shm::AuditRingControl* audit_control_ = nullptr;
   shm::Word* audit_ring_ = nullptr;
   std::uint64_t audit_capacity_ = 0;

@@ -8,7 +8,7 @@
 // bounds-checks them before use (see libquota/segment.cc).
 //
 // Segment = [SegmentHeader][policy slot 0][policy slot 1][key table]
-//           [reservation slots][client registry][audit ring]
+//           [reservation slots][client registry][call stats][audit ring]
 #pragma once
 
 #include <cstddef>
@@ -19,8 +19,8 @@
 namespace sluice::shm {
 
 inline constexpr Word kMagic = 0x3130454349554c53ULL;  // "SLUICE01" little-endian
-inline constexpr Word kLayoutMajor = 3;
-inline constexpr Word kLayoutMinor = 1;               // 1: ReservationSlot::audit_at
+inline constexpr Word kLayoutMajor = 4;  // 4: call outcomes (AuditRecord, ModelCallStats)
+inline constexpr Word kLayoutMinor = 0;
 inline constexpr Word kReadyValue = 0x5245414459ULL;  // "READY"
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kLinePair = 128;
@@ -85,9 +85,11 @@ struct CompiledModel {
   Word input_pusd_per_token;  // pico-dollars per token
   Word output_pusd_per_token;
   Word cached_pusd_per_token;
+  Word stats_row;  // the model's ModelCallStats row (0: the row of calls without a priced model)
+  Word reserved;
   Word name[kNameWords];
 };
-static_assert(sizeof(CompiledModel) == 10 * sizeof(Word));
+static_assert(sizeof(CompiledModel) == 12 * sizeof(Word));
 
 // CompiledPolicy::flags
 inline constexpr Word kPolicyAuditRequired = 1;  // a full audit ring refuses calls
@@ -172,18 +174,30 @@ inline constexpr Word state_owner(Word s) { return (s >> 20) & 0xfff; }
 inline constexpr Word state_actor(Word s) { return (s >> 8) & 0xfff; }
 inline constexpr Word state_status(Word s) { return s & 0xff; }
 
-inline constexpr Word make_cell_key(Word key_index, Word kind, Word measure, Word flags) {
+// Bits 56..63: the limit's index in the reserving client's policy.
+inline constexpr Word make_cell_key(Word key_index, Word kind, Word measure, Word flags,
+                                    Word limit = 0) {
   return (key_index & 0xffffffff) | (kind & 0xff) << 32 | (measure & 0xff) << 40 |
-         (flags & 0xff) << 48;
+         (flags & 0xff) << 48 | (limit & 0xff) << 56;
 }
+inline constexpr Word cell_limit(Word k) { return k >> 56; }
 inline constexpr Word cell_key_index(Word k) { return k & 0xffffffff; }
 inline constexpr Word cell_kind(Word k) { return (k >> 32) & 0xff; }
 inline constexpr Word cell_measure(Word k) { return (k >> 40) & 0xff; }
 
+// ReservationSlot::telemetry: the model's ModelCallStats row in the low 16
+// bits, the reserving client's counters_generation above them (so that a
+// commit counts per limit only under the policy the limits were numbered by).
+inline constexpr Word make_telemetry(Word stats_row, Word generation) {
+  return (stats_row & 0xffff) | generation << 16;
+}
+inline constexpr Word telemetry_row(Word t) { return t & 0xffff; }
+inline constexpr Word telemetry_generation(Word t) { return t >> 16; }
+
 struct ReservationSlot {
   Word state;
   Word deadline_ns;  // monotonic; 0 = held while the owner lives
-  Word reserved0;
+  Word telemetry;    // make_telemetry(model stats row, counters generation), set at reserve
   Word cell_count;
   Word debited_mask;   // cells the reserve has debited
   Word settled_mask;   // cells commit / cancel / abandonment has settled
@@ -240,9 +254,64 @@ struct ClientSlot {
   Word limit_shadow_rejected[kMaxLimits];
   // line pair: sampled decision latency (see kLatencyBuckets)
   Word latency_hist[kLatencyBuckets];
+  // per limit: commits, and those whose outcome was an error (provider_error, timeout)
+  Word limit_committed[kMaxLimits];
+  Word limit_failed[kMaxLimits];
 };
-static_assert(sizeof(ClientSlot) == 15 * kLinePair);
+static_assert(sizeof(ClientSlot) == 23 * kLinePair);
 static_assert(offsetof(ClientSlot, admitted) == kLinePair);
+
+// ---------------------------------------------------------------------------
+// Call stats: what commits report of the model calls they settle, per model,
+// added to by every client (relaxed fetch_add: exact, lock-free). Row 0
+// counts calls without a priced model; the sidecar gives every priced model
+// a row when it publishes a policy (CompiledModel::stats_row), keeps it for
+// the segment's life, and writes the row's name_hash and name first.
+
+// Call outcomes a commit may report (sluice::Outcome).
+enum CallOutcome : Word {
+  kOutcomeUnreported = 0,
+  kOutcomeOk = 1,
+  kOutcomeProviderError = 2,
+  kOutcomeTimeout = 3,
+  kOutcomeCancelledByClient = 4,
+  kOutcomeCutOff = 5,  // a stream stopped because the budget was gone
+};
+inline constexpr int kCallOutcomes = 6;
+inline constexpr bool outcome_is_error(Word o) {
+  return o == kOutcomeProviderError || o == kOutcomeTimeout;
+}
+
+// Provider latency and time to first token: bucket i counts calls of at
+// most call_latency_bound_ms(i); the last bucket counts everything slower.
+inline constexpr int kCallLatencyBuckets = 20;
+inline constexpr Word kCallLatencyBoundsMs[kCallLatencyBuckets - 1] = {
+    5,    10,   25,   50,    100,   250,   500,   1000,  2000,  3000,
+    4000, 6000, 8000, 10000, 15000, 20000, 30000, 60000, 120000};
+inline constexpr Word call_latency_bound_ms(int i) { return kCallLatencyBoundsMs[i]; }
+inline constexpr int call_latency_bucket(Word ns) {
+  int b = 0;
+  while (b < kCallLatencyBuckets - 1 && ns > kCallLatencyBoundsMs[b] * 1'000'000ull) ++b;
+  return b;
+}
+
+inline constexpr int kModelStatsRows = 128;
+
+struct ModelCallStats {
+  // line: which model (written by the sidecar, name_hash last with release)
+  Word name_hash;  // 0: row unused (row 0: calls without a priced model)
+  Word name[kNameWords];
+  Word reserved_name;
+  // counts (clients add)
+  Word calls[8];                           // commits by CallOutcome
+  Word latency_hist[kCallLatencyBuckets];  // calls that reported a latency
+  Word latency_sum_us;
+  Word ttft_hist[kCallLatencyBuckets];  // calls that reported a time to first token
+  Word ttft_sum_us;
+  Word reserved[6];
+};
+static_assert(sizeof(ModelCallStats) == 64 * sizeof(Word));
+static_assert(offsetof(ModelCallStats, calls) == kCacheLine);
 
 // ---------------------------------------------------------------------------
 // Audit ring: many producers (every client), one consumer (the sidecar), in
@@ -372,9 +441,22 @@ struct AuditRecord {
   Word cost_nusd;
   Word retry_after_ns;
   Word shadow_mask;  // bit l: shadow limit l would have rejected
+  // commits: what the caller reported of the model call (0 = not reported)
+  Word call_info;  // make_call_info(outcome, http status, model version bytes)
+  Word latency_ns;
+  Word ttft_ns;
 };
-static_assert(sizeof(AuditRecord) == 14 * sizeof(Word));
+static_assert(sizeof(AuditRecord) == 17 * sizeof(Word));
+// A commit's model version (call_info) follows its fixed part, padded to 8 bytes.
+inline constexpr std::size_t kAuditMaxVersionBytes = 128;
 inline constexpr std::size_t kAuditMaxRecordBytes = sizeof(AuditRecord) + kAuditMaxAttributeBytes;
+
+inline constexpr Word make_call_info(Word outcome, Word http_status, Word version_bytes) {
+  return (outcome & 0xff) | (http_status & 0xffff) << 8 | (version_bytes & 0xff) << 24;
+}
+inline constexpr Word call_outcome(Word c) { return c & 0xff; }
+inline constexpr Word call_http_status(Word c) { return (c >> 8) & 0xffff; }
+inline constexpr Word call_version_bytes(Word c) { return (c >> 24) & 0xff; }
 
 inline constexpr Word make_audit_info(Word event, Word decision, Word reason, Word limit,
                                       Word attr_count, Word attr_bytes) {
@@ -414,7 +496,8 @@ struct SegmentHeader {
   Region clients;
   Region audit;
   Word instance;  // random, non-zero, set at creation: names this segment in audit files
-  Word reserved0[5];
+  Region calls;   // ModelCallStats rows
+  Word reserved0[2];
   // line pair: sidecar liveness and clock calibration
   Word sidecar_pid;
   Word sidecar_start_time;
@@ -465,12 +548,15 @@ struct SegmentHeader {
   Word store_global_left[kMaxLimits];  // budget - used over all hosts
   // line pair: sampled decision latency folded in from departed clients
   Word latency_departed[kLatencyBuckets];
+  // per-limit commit counts folded in from departed clients (ClientSlot::limit_committed, _failed)
+  Word limit_committed_departed[kMaxLimits];
+  Word limit_failed_departed[kMaxLimits];
 };
 static_assert(offsetof(SegmentHeader, sidecar_pid) == 256);
 static_assert(offsetof(SegmentHeader, policy_generation) == 384);
 static_assert(offsetof(SegmentHeader, keys_used) == 512);
 static_assert(offsetof(SegmentHeader, store_kind) == 640 + sizeof(Word[3][kMaxLimits]) + 256);
-static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[7][kMaxLimits]) + 256 + 128 +
+static_assert(sizeof(SegmentHeader) == 640 + sizeof(Word[9][kMaxLimits]) + 256 + 128 +
                                            sizeof(Word[2][kAuditDirWords]) + kLinePair);
 
 enum StoreKind : Word { kStoreNone = 0, kStoreSqlite = 1, kStoreRedis = 2 };

@@ -122,6 +122,12 @@ std::span<const std::uint8_t> AuditEncoder::encode(const AuditRecordView& v,
   const auto limit_name = limit != kAuditNoLimit ? name_of(limit) : 0;
   const char* reason_text = reason_name(event, info_reason(r.info));
   const auto reason = reason_text[0] != '\0' ? fbb_.CreateString(reason_text) : 0;
+  const Word outcome = call_outcome(r.call_info);
+  const auto outcome_name =
+      outcome != 0 ? fbb_.CreateString(to_string(static_cast<Outcome>(outcome))) : 0;
+  const auto version = v.model_version.empty()
+                           ? 0
+                           : fbb_.CreateString(v.model_version.data(), v.model_version.size());
 
   fb::RecordBuilder b(fbb_);
   b.add_sequence(sequence);
@@ -149,6 +155,13 @@ std::span<const std::uint8_t> AuditEncoder::encode(const AuditRecordView& v,
     b.add_ring_end(v.ring_end);
     b.add_ring_instance(load_relaxed(seg_->header().instance));
   }
+  if (!outcome_name.IsNull()) b.add_outcome(outcome_name);
+  if (call_http_status(r.call_info) != 0) {
+    b.add_http_status(static_cast<std::uint16_t>(call_http_status(r.call_info)));
+  }
+  if (r.latency_ns != 0) b.add_latency_ns(r.latency_ns);
+  if (r.ttft_ns != 0) b.add_ttft_ns(r.ttft_ns);
+  if (!version.IsNull()) b.add_model_version(version);
   fb::FinishRecordBuffer(fbb_, b.Finish());
   return {fbb_.GetBufferPointer(), fbb_.GetSize()};
 }

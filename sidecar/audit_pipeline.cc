@@ -196,6 +196,11 @@ void AuditPipeline::observe(std::span<const std::uint8_t> payload) {
   d.actual_input_tokens = r.actual_input_tokens();
   d.actual_output_tokens = r.actual_output_tokens();
   d.cost_nusd = r.cost_nusd();
+  d.outcome = text(r.outcome());
+  d.http_status = r.http_status();
+  d.latency_ns = r.latency_ns();
+  d.ttft_ns = r.ttft_ns();
+  d.model_version = text(r.model_version());
   observer_(d);
 }
 

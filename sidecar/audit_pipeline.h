@@ -54,6 +54,12 @@ struct DecodedRecord {
   std::uint64_t actual_input_tokens = 0;
   std::uint64_t actual_output_tokens = 0;
   std::uint64_t cost_nusd = 0;  // reserve / extend: estimated; commit: actual; abandon: charged
+  // commits: what the caller reported ("" / 0 when not reported)
+  std::string_view outcome;
+  std::uint16_t http_status = 0;
+  std::uint64_t latency_ns = 0;
+  std::uint64_t ttft_ns = 0;
+  std::string_view model_version;
 };
 
 class AuditPipeline {

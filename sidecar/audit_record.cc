@@ -34,13 +34,18 @@ bool decode_audit_record(std::span<const Word> words, AuditRecordView* out) {
   }
   std::memcpy(&out->fixed, words.data(), sizeof(AuditRecord));
   const Word info = out->fixed.info;
-  const Word bytes = info_attr_bytes(info);
+  const Word call = out->fixed.call_info;
+  const Word bytes = info_attr_bytes(info), version = call_version_bytes(call);
   const std::size_t room = (words.size() - kFixedWords) * sizeof(Word);
   if (info_event(info) > kAuditAbandon || info_decision(info) > kAuditAbandoned ||
-      bytes > kAuditMaxAttributeBytes || bytes > room || room - bytes >= sizeof(Word)) {
+      call_outcome(call) >= static_cast<Word>(kCallOutcomes) || version > kAuditMaxVersionBytes ||
+      bytes > kAuditMaxAttributeBytes || bytes + version > room ||
+      room - bytes - version >= sizeof(Word)) {
     return false;
   }
+  // The attributes, then a commit's model version.
   const auto* text = reinterpret_cast<const unsigned char*>(words.data() + kFixedWords);
+  out->model_version = std::string_view(reinterpret_cast<const char*>(text + bytes), version);
   return split_audit_attributes({text, bytes}, info_attr_count(info), out);
 }
 

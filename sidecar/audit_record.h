@@ -24,6 +24,7 @@ struct AuditRecordView {
   // The attributes exactly as the producer wrote them, for carrying to later records.
   std::span<const unsigned char> attribute_bytes;
   std::uint64_t ring_end = 0;  // the ring position just past the record; 0: not from the ring
+  std::string_view model_version;  // a commit's, as reported (call_info)
 };
 
 // False if the record is malformed (lengths or fields out of range).

@@ -549,6 +549,305 @@ TEST(PolicyTest, RejectsBadScopeChoice) {
                        "global"));
 }
 
+// A valid policy with one priced model, a budget and a rate, whose one alert (at
+// alerts[0], line 7) has the body `body`, indented 4, starting on line 8.
+Result<Policy> ParseAlert(const std::string& body) {
+  return Parse(R"(models:
+  gpt-4o: { input_usd_per_mtok: 2.50, output_usd_per_mtok: 10.00 }
+limits:
+  - { name: pricing-daily-usd, usd_per_day: 25.00 }
+  - { name: team-tokens, tokens_per_minute: 1000 }
+alerts:
+  - name: a
+)" + body);
+}
+
+TEST(PolicyTest, AlertsAndWebhookParseToExactValues) {
+  Result<Policy> r = Parse(R"(models:
+  gpt-4o: { input_usd_per_mtok: 2.50, output_usd_per_mtok: 10.00 }
+limits:
+  - { name: pricing-daily-usd, usd_per_day: 25.00 }
+alerts_webhook: http://127.0.0.1:9093/hook
+alerts:
+  - name: pricing-burn
+    budget: pricing-daily-usd
+    when: exhausts_within
+    value: 2h
+  - name: gpt4o-slow
+    model: gpt-4o
+    when: p99_latency_above
+    value: 8s
+    over: 5m
+  - name: errors
+    when: error_rate_above
+    value: 0.05
+    over: 5m
+    min_calls: 20
+)");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts_webhook, "http://127.0.0.1:9093/hook");
+  ASSERT_EQ(r->alerts.size(), 3u);
+
+  const AlertSpec& burn = r->alerts[0];
+  EXPECT_EQ(burn.name, "pricing-burn");
+  EXPECT_EQ(burn.kind, AlertKind::kExhaustsWithin);
+  EXPECT_EQ(burn.budget, "pricing-daily-usd");
+  EXPECT_EQ(burn.model, "");
+  EXPECT_EQ(burn.value_ns, 7'200'000'000'000u);
+  EXPECT_EQ(burn.rate, 0.0);
+
+  const AlertSpec& slow = r->alerts[1];
+  EXPECT_EQ(slow.name, "gpt4o-slow");
+  EXPECT_EQ(slow.kind, AlertKind::kP99LatencyAbove);
+  EXPECT_EQ(slow.budget, "");
+  EXPECT_EQ(slow.model, "gpt-4o");
+  EXPECT_EQ(slow.value_ns, 8'000'000'000u);
+  EXPECT_EQ(slow.over_ns, 300'000'000'000u);
+  EXPECT_EQ(slow.min_calls, 10u);  // the default
+
+  const AlertSpec& errors = r->alerts[2];
+  EXPECT_EQ(errors.name, "errors");
+  EXPECT_EQ(errors.kind, AlertKind::kErrorRateAbove);
+  EXPECT_EQ(errors.model, "");  // all models together
+  EXPECT_EQ(errors.value_ns, 0u);
+  EXPECT_EQ(errors.rate, 0.05);
+  EXPECT_EQ(errors.over_ns, 300'000'000'000u);
+  EXPECT_EQ(errors.min_calls, 20u);
+}
+
+TEST(PolicyTest, NoAlertsSectionMeansNoAlertsAndNoWebhook) {
+  Result<Policy> r = Parse("limits: []\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts_webhook, "");
+  EXPECT_TRUE(r->alerts.empty());
+}
+
+TEST(PolicyTest, AlertDurationsTakeMillisecondsSecondsMinutesAndHours) {
+  Result<Policy> r = ParseAlert("    when: p99_latency_above\n    value: 500ms\n    over: 90s\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts[0].value_ns, 500'000'000u);
+  EXPECT_EQ(r->alerts[0].over_ns, 90'000'000'000u);
+  r = ParseAlert("    when: p99_latency_above\n    value: 119s\n    over: 1h\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts[0].value_ns, 119'000'000'000u);
+  EXPECT_EQ(r->alerts[0].over_ns, 3'600'000'000'000u);
+  r = ParseAlert("    when: exhausts_within\n    budget: pricing-daily-usd\n    value: 45m\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts[0].value_ns, 2'700'000'000'000u);
+}
+
+TEST(PolicyTest, AlertsMayComeBeforeTheModelsAndLimitsTheyName) {
+  Result<Policy> r = Parse(R"(alerts:
+  - { name: burn, when: exhausts_within, budget: daily, value: 30m }
+  - { name: slow, when: p99_latency_above, model: gpt-4o, value: 8s }
+limits:
+  - { name: daily, tokens_per_day: 1000000 }
+models:
+  gpt-4o: { input_usd_per_mtok: 2.50, output_usd_per_mtok: 10.00 }
+)");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts[0].budget, "daily");
+  EXPECT_EQ(r->alerts[0].value_ns, 1'800'000'000'000u);
+  EXPECT_EQ(r->alerts[1].model, "gpt-4o");
+}
+
+TEST(PolicyTest, AlertKindNames) {
+  EXPECT_STREQ(to_string(AlertKind::kExhaustsWithin), "exhausts_within");
+  EXPECT_STREQ(to_string(AlertKind::kP99LatencyAbove), "p99_latency_above");
+  EXPECT_STREQ(to_string(AlertKind::kErrorRateAbove), "error_rate_above");
+}
+
+TEST(PolicyTest, RejectsUnknownAlertKey) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: error_rate_above\n    value: 0.1\n    for: 5m\n"),
+                       "bad.yaml:10: alerts[0].for: unknown key; allowed: name, when, value, "
+                       "budget, model, over, min_calls"));
+}
+
+TEST(PolicyTest, RejectsAlertWithoutWhen) {
+  EXPECT_TRUE(Rejected(ParseAlert("    value: 0.1\n"),
+                       "bad.yaml:7: alerts[0].when: missing; write when: exhausts_within, "
+                       "p99_latency_above or error_rate_above"));
+}
+
+TEST(PolicyTest, RejectsUnknownAlertKind) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: latency_above\n    value: 8s\n"),
+                       "bad.yaml:8: alerts[0].when: 'latency_above' is not a choice; use "
+                       "exhausts_within, p99_latency_above or error_rate_above"));
+}
+
+TEST(PolicyTest, RejectsAlertWithoutValueNamingAnExampleForItsKind) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: p99_latency_above\n"),
+                       "bad.yaml:7: alerts[0].value: missing; p99_latency_above needs a "
+                       "threshold, e.g. value: 8s"));
+  EXPECT_TRUE(Rejected(ParseAlert("    when: exhausts_within\n    budget: pricing-daily-usd\n"),
+                       "bad.yaml:7: alerts[0].value: missing; exhausts_within needs a threshold, "
+                       "e.g. value: 2h"));
+  EXPECT_TRUE(Rejected(ParseAlert("    when: error_rate_above\n"),
+                       "bad.yaml:7: alerts[0].value: missing; error_rate_above needs a "
+                       "threshold, e.g. value: 0.05"));
+}
+
+TEST(PolicyTest, RejectsDurationsThatAreNotAWholeNumberAndAUnit) {
+  const auto value = [](const std::string& v) {
+    return ParseAlert("    when: p99_latency_above\n    value: " + v + "\n");
+  };
+  const std::string fix = "write a whole number and ms, s, m or h, e.g. value: 8s";
+  EXPECT_TRUE(Rejected(value("8"), "bad.yaml:9: alerts[0].value: '8' has no unit; " + fix));
+  EXPECT_TRUE(
+      Rejected(value("1.5s"), "bad.yaml:9: alerts[0].value: '1.5s' is not a duration; " + fix));
+  EXPECT_TRUE(
+      Rejected(value("8 s"), "bad.yaml:9: alerts[0].value: '8 s' is not a duration; " + fix));
+  EXPECT_TRUE(Rejected(value("2d"), "bad.yaml:9: alerts[0].value: '2d' is not a duration; " + fix));
+  EXPECT_TRUE(
+      Rejected(value("-5s"), "bad.yaml:9: alerts[0].value: '-5s' is not a duration; " + fix));
+  EXPECT_TRUE(Rejected(value("0ms"), "bad.yaml:9: alerts[0].value: '0ms' is zero; " + fix));
+  EXPECT_TRUE(Rejected(value("99999999999999999999h"),
+                       "bad.yaml:9: alerts[0].value: '99999999999999999999h' is too long; " + fix));
+  EXPECT_TRUE(Rejected(value("[8s]"), "bad.yaml:9: alerts[0].value: must be a duration; " + fix));
+}
+
+TEST(PolicyTest, RejectsAP99ThresholdTheHistogramCannotExceed) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: p99_latency_above\n    value: 2m\n"),
+                       "bad.yaml:9: alerts[0].value: '2m' can never be exceeded: call latency is "
+                       "measured up to 120s"));
+}
+
+TEST(PolicyTest, RejectsAWindowOutsideOneMinuteToOneHour) {
+  EXPECT_TRUE(
+      Rejected(ParseAlert("    when: error_rate_above\n    value: 0.1\n    over: 30s\n"),
+               "bad.yaml:10: alerts[0].over: '30s' is out of range; use 1m to 1h, e.g. over: 5m"));
+  EXPECT_TRUE(
+      Rejected(ParseAlert("    when: error_rate_above\n    value: 0.1\n    over: 61m\n"),
+               "bad.yaml:10: alerts[0].over: '61m' is out of range; use 1m to 1h, e.g. over: 5m"));
+  EXPECT_TRUE(Rejected(ParseAlert("    when: error_rate_above\n    value: 0.1\n    over: 5\n"),
+                       "bad.yaml:10: alerts[0].over: '5' has no unit; write a whole number and "
+                       "ms, s, m or h, e.g. over: 5m"));
+}
+
+TEST(PolicyTest, RejectsAnErrorRateThatIsNotAFractionAboveZeroAtMostOne) {
+  for (const char* v : {"0", "0.0", "1.5", "5%", "-0.1", "high"}) {
+    EXPECT_TRUE(
+        Rejected(ParseAlert(std::string("    when: error_rate_above\n    value: ") + v + "\n"),
+                 "bad.yaml:9: alerts[0].value: '" + std::string(v) +
+                     "' is not a fraction above 0 and at most 1; write e.g. value: 0.05 "
+                     "for 5%"));
+  }
+  Result<Policy> r = ParseAlert("    when: error_rate_above\n    value: 1\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->alerts[0].rate, 1.0);
+}
+
+TEST(PolicyTest, RejectsBudgetOnALatencyOrErrorRateAlert) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: p99_latency_above\n    value: 8s\n    budget: "
+                                  "pricing-daily-usd\n"),
+                       "bad.yaml:10: alerts[0].budget: only exhausts_within watches a budget; "
+                       "remove budget (p99_latency_above watches calls"));
+  EXPECT_TRUE(Rejected(ParseAlert("    when: error_rate_above\n    budget: x\n    value: 0.1\n"),
+                       "bad.yaml:9: alerts[0].budget: only exhausts_within watches a budget"));
+}
+
+TEST(PolicyTest, RejectsModelOverAndMinCallsOnExhaustsWithin) {
+  const std::string head =
+      "    when: exhausts_within\n    budget: pricing-daily-usd\n    value: 2h\n";
+  EXPECT_TRUE(Rejected(ParseAlert(head + "    model: gpt-4o\n"),
+                       "bad.yaml:11: alerts[0].model: exhausts_within watches a budget, not a "
+                       "model; remove model"));
+  EXPECT_TRUE(Rejected(ParseAlert(head + "    over: 5m\n"),
+                       "bad.yaml:11: alerts[0].over: exhausts_within projects the last 5 minutes "
+                       "of spend and takes no window; remove over"));
+  EXPECT_TRUE(Rejected(ParseAlert(head + "    min_calls: 5\n"),
+                       "bad.yaml:11: alerts[0].min_calls: applies only to p99_latency_above and "
+                       "error_rate_above; remove it"));
+}
+
+TEST(PolicyTest, RejectsExhaustsWithinWithoutABudget) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: exhausts_within\n    value: 2h\n"),
+                       "bad.yaml:7: alerts[0].budget: missing; exhausts_within needs the budget "
+                       "to watch; name a budget: pricing-daily-usd"));
+}
+
+TEST(PolicyTest, RejectsABudgetThatNamesARateLimitOrNothing) {
+  EXPECT_TRUE(Rejected(
+      ParseAlert("    when: exhausts_within\n    value: 2h\n    budget: team-tokens\n"),
+      "bad.yaml:10: alerts[0].budget: 'team-tokens' is a rate limit (line 5), which never runs "
+      "out; name a budget: pricing-daily-usd"));
+  EXPECT_TRUE(
+      Rejected(ParseAlert("    when: exhausts_within\n    value: 2h\n    budget: pricing-usd\n"),
+               "bad.yaml:10: alerts[0].budget: 'pricing-usd' is not a limit in limits:; name a "
+               "budget: pricing-daily-usd"));
+  EXPECT_TRUE(Rejected(
+      Parse("limits:\n  - { name: rps, requests_per_second: 5 }\nalerts:\n"
+            "  - { name: a, when: exhausts_within, value: 2h, budget: rps }\n"),
+      "bad.yaml:4: alerts[0].budget: 'rps' is a rate limit (line 2), which never runs out; this "
+      "policy has no budget; add a limit with usd_per_day, tokens_per_month, ..."));
+}
+
+TEST(PolicyTest, RejectsAnAlertModelThatIsNotInThePriceTable) {
+  EXPECT_TRUE(Rejected(
+      ParseAlert("    when: p99_latency_above\n    value: 8s\n    model: gpt-5\n"),
+      "bad.yaml:10: alerts[0].model: 'gpt-5' is not in models: (the price table, where calls are "
+      "counted); name one of gpt-4o, or remove model to watch all models"));
+}
+
+TEST(PolicyTest, RejectsDuplicateAlertNameNamingBothLines) {
+  EXPECT_TRUE(Rejected(ParseAlert("    when: error_rate_above\n    value: 0.1\n"
+                                  "  - { name: a, when: error_rate_above, value: 0.2 }\n"),
+                       "bad.yaml:10: alerts[1].name: 'a' is also the name of the alert on line 7; "
+                       "give each alert its own name"));
+}
+
+TEST(PolicyTest, RejectsBadOrMissingAlertName) {
+  EXPECT_TRUE(Rejected(Parse("limits: []\nalerts:\n  - { name: \"pricing burn\", when: "
+                             "error_rate_above, value: 0.1 }\n"),
+                       "bad.yaml:3: alerts[0].name: 'pricing burn' is not an alert name; use up "
+                       "to 63 letters, digits, '.', '_' or '-'"));
+  EXPECT_TRUE(Rejected(Parse("limits: []\nalerts:\n  - name: " + std::string(64, 'a') +
+                             "\n    when: error_rate_above\n    value: 0.1\n"),
+                       "bad.yaml:3: alerts[0].name:", "is not an alert name"));
+  EXPECT_TRUE(Rejected(Parse("limits: []\nalerts:\n  - { when: error_rate_above, value: 0.1 }\n"),
+                       "bad.yaml:3: alerts[0].name: missing; every alert needs a unique name"));
+}
+
+TEST(PolicyTest, RejectsAlertsThatAreNotAListOfMaps) {
+  EXPECT_TRUE(Rejected(Parse("limits: []\nalerts:\n  name: a\n"),
+                       "bad.yaml:3: alerts: must be a list of alerts"));
+  EXPECT_TRUE(Rejected(Parse("limits: []\nalerts:\n  - errors\n"),
+                       "bad.yaml:3: alerts[0]: must be a map such as {name: errors"));
+}
+
+TEST(PolicyTest, RejectsAWebhookThatIsNotAnHttpUrlWithHostAndPort) {
+  const auto hook = [](const std::string& url) {
+    return Parse("limits: []\nalerts_webhook: " + url + "\n");
+  };
+  const std::string fix = "; write alerts_webhook: http://127.0.0.1:9093/hook";
+  EXPECT_TRUE(Rejected(hook("https://alerts.example.com:443/hook"),
+                       "bad.yaml:2: alerts_webhook: 'https://alerts.example.com:443/hook' is not "
+                       "an http:// URL (sluiced posts plain HTTP)" +
+                           fix));
+  EXPECT_TRUE(Rejected(hook("127.0.0.1:9093"),
+                       "bad.yaml:2: alerts_webhook: '127.0.0.1:9093' is not an http:// URL"));
+  EXPECT_TRUE(Rejected(hook("http://alertmanager/hook"),
+                       "bad.yaml:2: alerts_webhook: 'http://alertmanager/hook' needs a host and a "
+                       "port" +
+                           fix));
+  EXPECT_TRUE(Rejected(hook("http://:9093/hook"),
+                       "bad.yaml:2: alerts_webhook:", "needs a host and a port"));
+  EXPECT_TRUE(Rejected(hook("http://host:70000"),
+                       "bad.yaml:2: alerts_webhook:", "needs a host and a port"));
+  EXPECT_TRUE(Rejected(hook("http://user@host:80/"),
+                       "bad.yaml:2: alerts_webhook:", "needs a host and a port"));
+  EXPECT_TRUE(Rejected(hook("\"http://host:80/a b\""),
+                       "bad.yaml:2: alerts_webhook:", "has a space or control character"));
+  EXPECT_TRUE(Rejected(hook("\"\""), "bad.yaml:2: alerts_webhook: must be a non-empty text value"));
+
+  for (const char* ok : {"http://alertmanager:9093", "http://[::1]:9093/api/v2/alerts",
+                         "http://hooks.internal:8080/sluice?team=pricing"}) {
+    Result<Policy> r = hook(ok);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->alerts_webhook, ok);
+  }
+}
+
 }  // namespace
 
 }  // namespace sluice

@@ -115,6 +115,24 @@ struct LimitRow {
   std::uint64_t admitted = 0;         // reservations the limit took part in
   std::uint64_t rejected = 0;         // calls the limit refused
   std::uint64_t shadow_rejected = 0;  // calls a shadow limit would have refused
+  std::uint64_t committed = 0;        // its reservations committed
+  std::uint64_t failed = 0;           // of which the caller reported provider_error or timeout
+};
+
+// What commits reported of the calls to one model (sluice::CallReport),
+// counted since the segment was created.
+struct ModelCallRow {
+  std::string model;  // "" for calls without a priced model
+  // Commits by outcome, indexed by sluice::Outcome (0 unreported, 1 ok,
+  // 2 provider_error, 3 timeout, 4 cancelled_by_client, 5 cut_off).
+  std::vector<std::uint64_t> calls;
+  // latency_counts[i] calls took at most latency_bounds_ms[i] and more than
+  // the bound before; the last bound is UINT64_MAX (the rest). Likewise ttft.
+  std::vector<std::uint64_t> latency_bounds_ms;
+  std::vector<std::uint64_t> latency_counts;
+  std::uint64_t latency_sum_us = 0;
+  std::vector<std::uint64_t> ttft_counts;
+  std::uint64_t ttft_sum_us = 0;
 };
 
 // Liveness, policy generation, table use and call totals of `segment`.
@@ -128,5 +146,9 @@ Result<std::vector<KeyRow>> list_keys(const std::string& segment, bool all_windo
 
 // Every limit of the current policy, in policy order, with its counts.
 Result<std::vector<LimitRow>> list_limits(const std::string& segment);
+
+// Every model with call stats, in row order: row 0 (calls without a priced
+// model) first, then each model the policy has priced since the segment was made.
+Result<std::vector<ModelCallRow>> list_model_calls(const std::string& segment);
 
 }  // namespace sluice

@@ -93,6 +93,23 @@ struct MetricsSpec {
   std::uint64_t max_series = 1000;  // per metric family; the rest folds into one "other" series
 };
 
+enum class AlertKind : std::uint8_t { kExhaustsWithin, kP99LatencyAbove, kErrorRateAbove };
+
+// One entry of alerts: what sluiced watches and reports when it starts or
+// stops holding; sluiced evaluates it about once a second.
+struct AlertSpec {
+  std::string name;  // unique within the policy, [A-Za-z0-9_.-]{1,63}
+  AlertKind kind = AlertKind::kExhaustsWithin;
+  std::string budget;  // exhausts_within: a limit of kind kBudget
+  std::string model;   // latency and error rate: a priced model; empty = all models together
+  std::uint64_t value_ns = 0;               // exhausts_within, p99_latency_above: the threshold
+  double rate = 0;                          // error_rate_above: the threshold, in (0, 1]
+  std::uint64_t over_ns = 300'000'000'000;  // latency and error rate: the window, 1m..1h
+  std::uint64_t min_calls = 10;  // latency and error rate: fewer calls in the window never fire
+
+  friend bool operator==(const AlertSpec&, const AlertSpec&) = default;
+};
+
 struct Policy {
   std::string source;  // file name the policy came from, for messages
   SegmentSpec segment;
@@ -101,6 +118,8 @@ struct Policy {
   MetricsSpec metrics;
   std::vector<ModelPrice> models;
   std::vector<LimitSpec> limits;
+  std::string alerts_webhook;  // http://host:port[/path] alert changes are POSTed to; empty: none
+  std::vector<AlertSpec> alerts;
 };
 
 // Parses and validates YAML text. `source` names the file in messages.
@@ -113,5 +132,6 @@ std::uint64_t period_seconds(Period p);
 
 const char* to_string(Measure m);
 const char* to_string(Period p);
+const char* to_string(AlertKind k);  // "exhausts_within", "p99_latency_above", "error_rate_above"
 
 }  // namespace sluice

@@ -111,6 +111,32 @@ const char* to_string(SettleError e);
 // for callers that want to say why, not for the hot path.
 bool describe_invalid_request(const CallRequest& request, char* out, std::size_t size);
 
+// What a commit may report of the model call it settles (all optional): it
+// goes into the commit's audit record and the segment's per-model and
+// per-limit call stats, which the sidecar turns into metrics and alerts.
+enum class Outcome : std::uint8_t {
+  kUnreported = 0,
+  kOk,
+  kProviderError,
+  kTimeout,
+  kCancelledByClient,
+  kCutOff,  // a stream stopped because the budget was gone
+};
+// The stable snake_case name ("ok", "provider_error", ...; "unreported").
+const char* to_string(Outcome o);
+// The outcome named `name` (as to_string gives it); false if there is none.
+bool parse_outcome(std::string_view name, Outcome* out);
+
+inline constexpr std::size_t kMaxModelVersionBytes = 128;
+
+struct CallReport {
+  Outcome outcome = Outcome::kUnreported;
+  std::uint64_t latency_ns = 0;    // provider latency, request to last byte; 0: not reported
+  std::uint64_t ttft_ns = 0;       // time to first token (streams); 0: not reported
+  std::uint16_t http_status = 0;   // the provider's HTTP status; 0: not reported
+  std::string_view model_version;  // as the response reported it, at most 128 bytes
+};
+
 struct Settlement {
   SettleError error = SettleError::kNone;
   std::uint64_t cost_nusd = 0;  // actual cost of the call (commit)
@@ -148,6 +174,11 @@ class Client {
 
   Settlement commit(std::uint64_t reservation_id, std::uint64_t input_tokens,
                     std::uint64_t output_tokens);
+  // The same, with what the model call reported. A model version past
+  // kMaxModelVersionBytes or an http_status past 999 is refused with
+  // SettleError::kInvalidArgument, leaving the reservation as it was.
+  Settlement commit(std::uint64_t reservation_id, std::uint64_t input_tokens,
+                    std::uint64_t output_tokens, const CallReport& report);
   Settlement cancel(std::uint64_t reservation_id);
   // Debits `output_tokens` more on the token and cost limits of a live
   // reservation, all or nothing; a refusal leaves the reservation as it was.
@@ -182,6 +213,8 @@ class Reservation {
   std::uint64_t id() const { return decision_.reservation_id; }
 
   Settlement commit(std::uint64_t input_tokens, std::uint64_t output_tokens);
+  Settlement commit(std::uint64_t input_tokens, std::uint64_t output_tokens,
+                    const CallReport& report);
   Settlement cancel();
   Extension extend(std::uint64_t output_tokens);
 
