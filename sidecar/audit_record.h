@@ -23,7 +23,7 @@ struct AuditRecordView {
   std::array<AuditAttributeView, 16> attributes{};
   // The attributes exactly as the producer wrote them, for carrying to later records.
   std::span<const unsigned char> attribute_bytes;
-  std::uint64_t ring_end = 0;  // the ring position just past the record; 0: not from the ring
+  std::uint64_t ring_end = 0;      // the ring position just past the record; 0: not from the ring
   std::string_view model_version;  // a commit's, as reported (call_info)
 };
 
