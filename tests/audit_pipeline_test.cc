@@ -160,6 +160,50 @@ TEST(AuditPipeline, EveryDecisionIsOnDiskWithNamesAndTheCallsAttributes) {
   EXPECT_EQ(std::string(dir, shm::load_text(a.h().seg().header().audit_dir, dir)), a.dir());
 }
 
+TEST(AuditPipeline, ACommitsCallReportIsOnDiskAndACommitWithoutOneHasNone) {
+  AuditedSidecar a("pipe-report");
+  Client c = a.h().attach();
+  const Attribute call[] = {{"team", "search"}, {"model", "cheap"}};
+  Reservation reported = c.reserve({call, 10, 10});
+  ASSERT_TRUE(reported.admitted());
+  ASSERT_TRUE(
+      reported
+          .commit(10, 5,
+                  {Outcome::kProviderError, 1'250'000'000, 300'000'000, 503, "cheap-2026-11-01"})
+          .ok());
+  Reservation plain = c.reserve({call, 10, 10});
+  ASSERT_TRUE(plain.admitted());
+  ASSERT_TRUE(plain.commit(10, 5).ok());
+  a.pump();
+
+  std::vector<const fb::Record*> commits;
+  std::vector<std::vector<std::uint8_t>> payloads;
+  Result<audit::LogReader> r = audit::LogReader::open(a.dir());
+  ASSERT_TRUE(r.ok());
+  for (;;) {
+    Result<std::optional<audit::FrameRef>> f = r->next();
+    ASSERT_TRUE(f.ok());
+    if (!f.value()) break;
+    payloads.emplace_back(f.value()->payload.begin(), f.value()->payload.end());
+  }
+  for (const std::vector<std::uint8_t>& p : payloads) {
+    const fb::Record* rec = fb::GetRecord(p.data());
+    if (rec->event() == fb::Event::Commit) commits.push_back(rec);
+  }
+  ASSERT_EQ(commits.size(), 2u);
+  ASSERT_NE(commits[0]->outcome(), nullptr);
+  EXPECT_EQ(commits[0]->outcome()->str(), "provider_error");
+  EXPECT_EQ(commits[0]->http_status(), 503u);
+  EXPECT_EQ(commits[0]->latency_ns(), 1'250'000'000u);
+  EXPECT_EQ(commits[0]->ttft_ns(), 300'000'000u);
+  ASSERT_NE(commits[0]->model_version(), nullptr);
+  EXPECT_EQ(commits[0]->model_version()->str(), "cheap-2026-11-01");
+  EXPECT_EQ(commits[1]->outcome(), nullptr);
+  EXPECT_EQ(commits[1]->http_status(), 0u);
+  EXPECT_EQ(commits[1]->latency_ns(), 0u);
+  EXPECT_EQ(commits[1]->model_version(), nullptr);
+}
+
 TEST(AuditPipeline, AKilledClientsReservationIsRecordedAsAbandonedWithItsAttributes) {
   AuditedSidecar a("pipe-abandon");
   int ready[2];
