@@ -264,6 +264,9 @@ SegmentReading read_segment(const std::string& segment) {
   if (Result<std::vector<KeyRow>> keys = list_keys(segment); keys.ok()) {
     r.keys = std::move(keys.value());
   }
+  if (Result<std::vector<ModelCallRow>> models = list_model_calls(segment); models.ok()) {
+    r.models = std::move(models.value());
+  }
   return r;
 }
 
@@ -336,6 +339,31 @@ void Exposition::write_latency(std::string& out, const SegmentStatus* st) {
   }
   write_sample(out, std::string(kName) + "_sum", {}, {}, sum);
   write_sample(out, std::string(kName) + "_count", {}, {}, whole(cumulative));
+}
+
+void Exposition::write_call_histogram(std::string& out, std::string_view name,
+                                      std::string_view help,
+                                      const std::vector<ModelCallRow>& models, bool ttft) {
+  write_header(out, name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  static constexpr std::string_view kModelLe[] = {"model", "le"};
+  static constexpr std::string_view kModel[] = {"model"};
+  for (const ModelCallRow& m : models) {
+    const std::vector<std::uint64_t>& counts = ttft ? m.ttft_counts : m.latency_counts;
+    if (counts.size() != m.latency_bounds_ms.size()) continue;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      cumulative += counts[i];
+      const std::uint64_t upper = m.latency_bounds_ms[i];
+      const std::string labels[] = {m.model,
+                                    upper == ~std::uint64_t{0} ? "+Inf" : decimal_text(ms(upper))};
+      write_sample(out, bucket, kModelLe, labels, whole(cumulative));
+    }
+    const std::string model[] = {m.model};
+    const std::uint64_t sum_us = ttft ? m.ttft_sum_us : m.latency_sum_us;
+    write_sample(out, std::string(name) + "_sum", kModel, model, Billionths{sum_us} * 1000);
+    write_sample(out, std::string(name) + "_count", kModel, model, whole(cumulative));
+  }
 }
 
 std::string Exposition::render(const SegmentReading& in, const AuditTally* tally) {
@@ -544,6 +572,42 @@ std::string Exposition::render(const SegmentReading& in, const AuditTally* tally
                 "answered; usd in USD.",
                 {"limit", "unit"}},
                global_remaining);
+
+  static constexpr const char* kOutcomeNames[] = {
+      "unreported", "ok", "provider_error", "timeout", "cancelled_by_client", "cut_off"};
+  std::vector<Reading> model_calls;
+  for (const ModelCallRow& m : in.models) {
+    for (std::size_t o = 0; o < m.calls.size() && o < std::size(kOutcomeNames); ++o) {
+      model_calls.push_back({{m.model, kOutcomeNames[o]}, whole(m.calls[o])});
+    }
+  }
+  write_family(out,
+               {"sluice_model_calls_total",
+                true,
+                "Commits by model (\"\" for calls without a priced model) and the outcome the "
+                "caller reported (unreported when it said none).",
+                {"model", "outcome"}},
+               model_calls);
+  std::vector<Reading> commits;
+  for (const LimitRow& l : in.limits) {
+    commits.push_back({{l.limit, "committed"}, whole(l.committed)});
+    commits.push_back({{l.limit, "failed"}, whole(l.failed)});
+  }
+  write_family(out,
+               {"sluice_limit_commits_total",
+                true,
+                "Commits of reservations each limit took part in: committed, and failed (the "
+                "caller reported provider_error or timeout).",
+                {"limit", "result"}},
+               commits);
+  write_call_histogram(out, "sluice_call_latency_seconds",
+                       "Provider latency commits reported, request to last byte, per model. _sum "
+                       "is exact to the microsecond.",
+                       in.models, /*ttft=*/false);
+  write_call_histogram(out, "sluice_call_ttft_seconds",
+                       "Time to first token commits reported (streams), per model. _sum is exact "
+                       "to the microsecond.",
+                       in.models, /*ttft=*/true);
 
   write_latency(out, st);
   return out;

@@ -119,6 +119,7 @@ struct SegmentReading {
   std::optional<SegmentStatus> status;  // none: the segment could not be read
   std::vector<LimitRow> limits;         // empty until a policy is published
   std::vector<KeyRow> keys;             // cells of current windows
+  std::vector<ModelCallRow> models;     // what commits reported, per model
 };
 SegmentReading read_segment(const std::string& segment);
 
@@ -145,6 +146,9 @@ class Exposition {
   };
   void write_family(std::string& out, const Family& family, const std::vector<Reading>& readings);
   void write_latency(std::string& out, const SegmentStatus* status);
+  // Histograms of what commits reported (latency or time to first token), per model.
+  static void write_call_histogram(std::string& out, std::string_view name, std::string_view help,
+                                   const std::vector<ModelCallRow>& models, bool ttft);
 
   std::mutex mu_;
   std::uint64_t max_series_;

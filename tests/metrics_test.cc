@@ -177,6 +177,10 @@ void expect_counters_only_grew(const Parsed& before, const Parsed& after) {
 const std::map<std::string, std::string> kFamilies = {
     {"sluice_sidecar_up", "gauge"},
     {"sluice_calls_total", "counter"},
+    {"sluice_model_calls_total", "counter"},
+    {"sluice_limit_commits_total", "counter"},
+    {"sluice_call_latency_seconds", "histogram"},
+    {"sluice_call_ttft_seconds", "histogram"},
     {"sluice_decisions_total", "counter"},
     {"sluice_rejections_total", "counter"},
     {"sluice_tokens_total", "counter"},
@@ -447,6 +451,49 @@ TEST(MetricsText, LatencyHistogramIsCumulativeInSecondsAndEndsInInf) {
   EXPECT_NE(p.help.at("sluice_decision_latency_seconds").find("one reserve in 128"),
             std::string::npos);
   EXPECT_NE(p.help.at("sluice_decision_latency_seconds").find("estimated"), std::string::npos);
+}
+
+TEST(MetricsText, CallReportsRenderPerModelHistogramsAndOutcomeCounts) {
+  SegmentReading r;
+  r.status = status_with(0, 0);
+  ModelCallRow m;
+  m.model = "gpt-4o";
+  m.calls = {1, 7, 1, 1, 0, 0};
+  for (int b = 0; b < shm::kCallLatencyBuckets; ++b) {
+    m.latency_bounds_ms.push_back(b + 1 < shm::kCallLatencyBuckets ? shm::call_latency_bound_ms(b)
+                                                                   : ~std::uint64_t{0});
+  }
+  m.latency_counts.assign(shm::kCallLatencyBuckets, 0);
+  m.ttft_counts.assign(shm::kCallLatencyBuckets, 0);
+  m.latency_counts[3] = 7;   // (25, 50] ms
+  m.latency_counts[13] = 1;  // (8, 10] s
+  m.latency_sum_us = 7 * 40'000 + 9'000'000;
+  r.models = {m};
+  LimitRow l;
+  l.limit = "pricing-daily";
+  l.committed = 11;
+  l.failed = 2;
+  r.limits = {l};
+  Exposition e(1000);
+  const std::string text = e.render(r, nullptr);
+  const Parsed p = parse(text);
+  ASSERT_TRUE(p.errors.empty()) << ::testing::PrintToString(p.errors);
+  EXPECT_EQ(p.value("sluice_model_calls_total", {{"model", "gpt-4o"}, {"outcome", "ok"}}), 7);
+  EXPECT_EQ(p.value("sluice_model_calls_total", {{"model", "gpt-4o"}, {"outcome", "timeout"}}), 1);
+  EXPECT_EQ(
+      p.value("sluice_limit_commits_total", {{"limit", "pricing-daily"}, {"result", "failed"}}), 2);
+  EXPECT_EQ(p.value("sluice_call_latency_seconds_bucket", {{"model", "gpt-4o"}, {"le", "0.025"}}),
+            0);
+  EXPECT_EQ(p.value("sluice_call_latency_seconds_bucket", {{"model", "gpt-4o"}, {"le", "0.05"}}),
+            7);
+  EXPECT_EQ(p.value("sluice_call_latency_seconds_bucket", {{"model", "gpt-4o"}, {"le", "10"}}), 8);
+  EXPECT_EQ(p.value("sluice_call_latency_seconds_bucket", {{"model", "gpt-4o"}, {"le", "+Inf"}}),
+            8);
+  EXPECT_EQ(p.value("sluice_call_latency_seconds_count", {{"model", "gpt-4o"}}), 8);
+  EXPECT_NE(text.find("sluice_call_latency_seconds_sum{model=\"gpt-4o\"} 9.28\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(p.value("sluice_call_ttft_seconds_count", {{"model", "gpt-4o"}}), 0);
 }
 
 TEST(MetricsText, LabelSetsBeyondMaxSeriesFoldIntoOneOtherSeries) {
