@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "segment_layout.h"
+#include "sluice/quota.h"
 
 namespace sluice {
 
@@ -573,12 +574,10 @@ std::string Exposition::render(const SegmentReading& in, const AuditTally* tally
                 {"limit", "unit"}},
                global_remaining);
 
-  static constexpr const char* kOutcomeNames[] = {
-      "unreported", "ok", "provider_error", "timeout", "cancelled_by_client", "cut_off"};
   std::vector<Reading> model_calls;
   for (const ModelCallRow& m : in.models) {
-    for (std::size_t o = 0; o < m.calls.size() && o < std::size(kOutcomeNames); ++o) {
-      model_calls.push_back({{m.model, kOutcomeNames[o]}, whole(m.calls[o])});
+    for (std::size_t o = 0; o < m.calls.size() && o < shm::kCallOutcomes; ++o) {
+      model_calls.push_back({{m.model, to_string(static_cast<Outcome>(o))}, whole(m.calls[o])});
     }
   }
   write_family(out,
