@@ -14,6 +14,7 @@
 #include <random>
 
 #include "group_access.h"
+#include "sluice/telemetry.h"
 
 namespace sluice {
 namespace bip = boost::interprocess;
@@ -110,6 +111,7 @@ bool SegmentMap::exists(const std::string& name) {
 }
 
 Status SegmentMap::remove(const std::string& name) {
+  ::unlink(telemetry_path(name).c_str());  // what sluiced made of this segment's calls
   if (!bip::shared_memory_object::remove(name.c_str()) && exists(name)) {
     return Status(ErrorCode::kIo, "cannot remove " + shm_path(name) + ": " + std::strerror(errno));
   }

@@ -249,6 +249,7 @@ void TelemetryHistory::add(TelemetrySample sample) {
 
   Snapshot snap;
   snap.unix_ns = t;
+  snap.budgets_complete = sample.budgets_complete;
   untracked_models_ = 0;
   for (const TelemetrySample::Model& m : sample.models) {
     const std::optional<std::uint32_t> id = models_.intern(m.name, t);
@@ -293,6 +294,7 @@ void TelemetryHistory::add(TelemetrySample sample) {
   }
   std::sort(snap.budgets.begin(), snap.budgets.end(),
             [](const BudgetPoint& a, const BudgetPoint& b) { return a.id < b.id; });
+  if (untracked_budget_keys_ != 0) snap.budgets_complete = false;
 
   // The newest sample is always kept; it replaces the one before it unless
   // that one is kFineStepNs past its own predecessor.
@@ -337,6 +339,10 @@ std::vector<BurnRate> TelemetryHistory::burn_rates(std::uint64_t now_unix_ns) co
   const Snapshot& latest = snapshots_.back();
   const std::uint64_t now = std::max(now_unix_ns, latest.unix_ns);
   out.reserve(latest_budgets_.size());
+  // A complete sample taken in the key's window without the key: nothing spent yet.
+  auto not_yet_spent = [](const Snapshot& s, std::uint64_t window_start_unix) {
+    return s.budgets_complete && s.unix_ns / kNsPerSecond >= window_start_unix;
+  };
   for (const LatestBudget& lb : latest_budgets_) {
     const TelemetrySample::Budget& b = lb.budget;
     BurnRate r;
@@ -350,12 +356,14 @@ std::vector<BurnRate> TelemetryHistory::burn_rates(std::uint64_t now_unix_ns) co
       const std::size_t i =
           base_index(now - std::min(now, kBurnWindowsNs[w]), [&](const Snapshot& s) {
             const BudgetPoint* p = find_point(s.budgets, lb.id);
-            return p != nullptr && p->window_start_unix == b.window_start_unix;
+            if (p == nullptr) return not_yet_spent(s, b.window_start_unix);
+            return p->window_start_unix == b.window_start_unix;
           });
       if (i == kNone) continue;
       const BudgetPoint* base = find_point(snapshots_[i].budgets, lb.id);
-      if (b.used <= base->used) continue;  // refunds: 0, not negative
-      *rates[w] = static_cast<double>(b.used - base->used) * 1e9 /
+      const std::uint64_t base_used = base != nullptr ? base->used : 0;
+      if (b.used <= base_used) continue;  // refunds: 0, not negative
+      *rates[w] = static_cast<double>(b.used - base_used) * 1e9 /
                   static_cast<double>(latest.unix_ns - snapshots_[i].unix_ns);
     }
     if (b.used >= b.budget) {

@@ -26,6 +26,7 @@
 
 #include "segment_layout.h"
 #include "sluice/policy.h"
+#include "sluice/telemetry.h"
 
 namespace sluice {
 
@@ -61,17 +62,9 @@ struct TelemetrySample {
     std::string measure;
   };
   std::vector<Budget> budgets;
-};
-
-// How fast one budget key is being spent, in its units per second.
-struct BurnRate {
-  std::string limit, key;
-  double per_second_5m = 0, per_second_1h = 0;
-  std::uint64_t budget = 0, used = 0;
-  // Seconds until used reaches budget at per_second_5m: 0 if it already has;
-  // none if the rate is 0 or the window ends first.
-  std::optional<std::uint64_t> exhausts_in_s;
-  std::string measure;  // as in TelemetrySample::Budget
+  // False when some keys could not be read: a key missing from a complete
+  // sample had spent nothing in its window yet.
+  bool budgets_complete = true;
 };
 
 // Prometheus histogram_quantile over the call latency buckets, in seconds:
@@ -107,7 +100,9 @@ class TelemetryHistory {
 
   // Per tracked budget key of the latest sample: (used now - used at the
   // sample nearest to now - W, in the same window) / the seconds between
-  // them, for W = 5 min and 1 h; at least 0; 0 without such a sample.
+  // them, for W = 5 min and 1 h; at least 0; 0 without such a sample. A
+  // complete sample taken in the key's window without the key counts as
+  // used 0 (its cell did not exist yet).
   std::vector<BurnRate> burn_rates(std::uint64_t now_unix_ns) const;
 
   // Calls over [now - over, now]: what the counters grew by between the
@@ -165,6 +160,7 @@ class TelemetryHistory {
   };
   struct Snapshot {
     std::uint64_t unix_ns = 0;
+    bool budgets_complete = true;      // every key in its window has a point
     std::vector<ModelPoint> models;    // by id
     std::vector<BudgetPoint> budgets;  // by id
   };
@@ -184,23 +180,6 @@ class TelemetryHistory {
   std::vector<LatestBudget> latest_budgets_;  // of snapshots_.back(), in its order
   std::size_t untracked_models_ = 0;
   std::size_t untracked_budget_keys_ = 0;
-};
-
-// One alert's state.
-struct AlertStatus {
-  std::string name;
-  AlertKind kind = AlertKind::kExhaustsWithin;
-  bool firing = false;
-  std::uint64_t since_unix_ns = 0;           // of the last change; 0 before the first
-  std::uint64_t started_firing_unix_ns = 0;  // when it last started firing (kept once resolved)
-  std::string summary;                       // one line: what was observed, and the threshold
-  // exhausts_within: budget, and key (the one soonest to run out);
-  // the others: model, when the alert names one.
-  std::map<std::string, std::string> labels;
-  // exhausts_within: seconds until the soonest key runs out (+inf if none
-  // is on course to); p99_latency_above: seconds (0 without calls);
-  // error_rate_above: errors / calls (0 without calls).
-  double observed = 0;
 };
 
 // The alerts of a policy and whether each holds. An alert fires while its

@@ -268,6 +268,9 @@ SegmentReading read_segment(const std::string& segment) {
   if (Result<std::vector<ModelCallRow>> models = list_model_calls(segment); models.ok()) {
     r.models = std::move(models.value());
   }
+  if (Result<Telemetry> telemetry = read_telemetry(segment); telemetry.ok()) {
+    r.telemetry = std::move(telemetry.value());
+  }
   return r;
 }
 
@@ -279,6 +282,14 @@ namespace {
 // A cell's or a limit's amount: usd in USD (from nano-dollars), else units.
 Billionths amount(std::string_view unit, std::uint64_t v) {
   return unit == "usd" ? Billionths{v} : whole(v);
+}
+
+// A rate of `unit`s per second in billionths of what the metrics show
+// (USD for usd, whose rates are in nano-dollars per second).
+Billionths rate_amount(std::string_view unit, double per_second) {
+  const double billionths = unit == "usd" ? per_second : per_second * 1e9;
+  if (!(billionths > 0)) return 0;
+  return static_cast<Billionths>(std::min(billionths, 1e36) + 0.5);
 }
 
 Billionths ms(std::uint64_t v) { return Billionths{v} * 1'000'000; }
@@ -608,8 +619,39 @@ std::string Exposition::render(const SegmentReading& in, const AuditTally* tally
                        "to the microsecond.",
                        in.models, /*ttft=*/true);
 
+  write_telemetry_families(out, in.telemetry ? &*in.telemetry : nullptr);
   write_latency(out, st);
   return out;
+}
+
+void Exposition::write_telemetry_families(std::string& out, const Telemetry* t) {
+  std::vector<Reading> burn, exhaustion, firing;
+  if (t != nullptr) {
+    for (const BurnRate& b : t->burn) {
+      burn.push_back({{b.limit, b.key, b.measure, "5m"}, rate_amount(b.measure, b.per_second_5m)});
+      burn.push_back({{b.limit, b.key, b.measure, "1h"}, rate_amount(b.measure, b.per_second_1h)});
+      if (b.exhausts_in_s) exhaustion.push_back({{b.limit, b.key}, whole(*b.exhausts_in_s)});
+    }
+    for (const AlertStatus& a : t->alerts) firing.push_back({{a.name}, whole(a.firing ? 1 : 0)});
+  }
+  write_family(out,
+               {"sluice_budget_burn_rate",
+                false,
+                "Spend per second of each budget cell over the last 5 minutes or hour (window), "
+                "in units of unit per second; usd in USD per second.",
+                {"limit", "key", "unit", "window"}},
+               burn);
+  write_family(out,
+               {"sluice_budget_exhaustion_seconds",
+                false,
+                "Seconds until a budget cell runs out at its 5-minute burn rate (0: it has); "
+                "only cells on course to run out before their window ends.",
+                {"limit", "key"}},
+               exhaustion);
+  write_family(
+      out,
+      {"sluice_alert_firing", false, "1 while the policy's alert is firing, else 0.", {"name"}},
+      firing);
 }
 
 }  // namespace sluice

@@ -29,6 +29,7 @@
 
 #include "audit_pipeline.h"
 #include "sluice/inspect.h"
+#include "sluice/telemetry.h"
 
 namespace sluice {
 
@@ -120,6 +121,7 @@ struct SegmentReading {
   std::vector<LimitRow> limits;         // empty until a policy is published
   std::vector<KeyRow> keys;             // cells of current windows
   std::vector<ModelCallRow> models;     // what commits reported, per model
+  std::optional<Telemetry> telemetry;   // burn rates and alerts; none before sluiced wrote them
 };
 SegmentReading read_segment(const std::string& segment);
 
@@ -146,6 +148,8 @@ class Exposition {
   };
   void write_family(std::string& out, const Family& family, const std::vector<Reading>& readings);
   void write_latency(std::string& out, const SegmentStatus* status);
+  // Burn rates, time to exhaustion and alert states, from the telemetry file.
+  void write_telemetry_families(std::string& out, const Telemetry* telemetry);
   // Histograms of what commits reported (latency or time to first token), per model.
   static void write_call_histogram(std::string& out, std::string_view name, std::string_view help,
                                    const std::vector<ModelCallRow>& models, bool ttft);

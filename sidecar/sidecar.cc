@@ -95,12 +95,14 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       tally_(std::move(o.tally_)),
       audit_(std::move(o.audit_)),
       sync_(std::move(o.sync_)),
-      metrics_(std::move(o.metrics_)) {
+      metrics_(std::move(o.metrics_)),
+      telemetry_(std::move(o.telemetry_)) {
   o.lock_fd_ = -1;
 }
 
 Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
   if (this != &o) {
+    telemetry_.reset();
     metrics_.reset();
     sync_.reset();
     audit_.reset();
@@ -118,15 +120,17 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     audit_ = std::move(o.audit_);
     sync_ = std::move(o.sync_);
     metrics_ = std::move(o.metrics_);
+    telemetry_ = std::move(o.telemetry_);
     o.lock_fd_ = -1;
   }
   return *this;
 }
 
 Sidecar::~Sidecar() {
-  metrics_.reset();  // no scrape reads the tally or the segment from here on
-  sync_.reset();     // a last push before the segment goes
-  audit_.reset();    // drains and closes before the segment goes
+  telemetry_.reset();  // its webhook stops within one attempt's timeout
+  metrics_.reset();    // no scrape reads the tally or the segment from here on
+  sync_.reset();       // a last push before the segment goes
+  audit_.reset();      // drains and closes before the segment goes
   tally_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -217,6 +221,9 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   shm::SegmentHeader& h = s.seg_->header();
   shm::store_relaxed(h.wall_offset_ns, s.wall_ns() - monotonic_ns());
   if (Status p = s.publish(); !p.ok()) return p;
+  Result<std::unique_ptr<TelemetryMonitor>> telemetry = TelemetryMonitor::start(s.policy_, s.log_);
+  if (!telemetry.ok()) return telemetry.status();
+  s.telemetry_ = std::move(telemetry.value());
   shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
   shm::store_release(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
   s.tick();
@@ -268,6 +275,7 @@ void Sidecar::tick() {
   reclaimed_.finished += r.finished;
   reclaimed_.extends_undone += r.extends_undone;
   reclaimed_.clients_freed += r.clients_freed;
+  if (telemetry_) telemetry_->tick(wall_ns());
 }
 
 Status Sidecar::reload() {
@@ -304,10 +312,12 @@ Status Sidecar::reload() {
                       ": the store settings changed; a running sluiced keeps its store: restart it "
                       "to apply them");
   }
+  if (Status s = telemetry_->replace(next.value()); !s.ok()) return s;
   Policy previous = std::move(policy_);
   policy_ = std::move(next.value());
   if (Status s = publish(); !s.ok()) {
     policy_ = std::move(previous);
+    (void)telemetry_->replace(policy_);  // what ran before, so it starts again
     return s;
   }
   return Status::Ok();

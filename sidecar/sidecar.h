@@ -1,7 +1,8 @@
 // sluiced's lifecycle on one segment: own it (one sidecar per segment, held
 // by an flock), create or reopen it, publish the policy, then tick:
 // heartbeat and clock calibration, reclaiming the work of dead clients,
-// refreshing budget windows, reloading the policy on SIGHUP; and, with a
+// refreshing budget windows, evaluating the policy's alerts, reloading the
+// policy on SIGHUP; and, with a
 // metrics block in the policy, serving Prometheus metrics on threads of
 // their own.
 #pragma once
@@ -20,6 +21,7 @@
 #include "sluice/policy.h"
 #include "sluice/status.h"
 #include "store_sync.h"
+#include "telemetry_monitor.h"
 
 namespace sluice {
 
@@ -67,6 +69,8 @@ class Sidecar {
   StoreSync* store_sync() const { return sync_.get(); }
   // The metrics endpoint; nullptr when the policy has no metrics block.
   const MetricsServer* metrics() const { return metrics_.get(); }
+  // Burn rates and alerts, evaluated by tick() about once a second.
+  const TelemetryMonitor& telemetry() const { return *telemetry_; }
 
   const SegmentMap& segment() const { return *seg_; }
   const Policy& policy() const { return policy_; }
@@ -93,6 +97,7 @@ class Sidecar {
   std::unique_ptr<AuditPipeline> audit_;
   std::unique_ptr<StoreSync> sync_;
   std::unique_ptr<MetricsServer> metrics_;
+  std::unique_ptr<TelemetryMonitor> telemetry_;
 };
 
 // The lock file that makes one sidecar per segment.

@@ -207,6 +207,9 @@ const std::map<std::string, std::string> kFamilies = {
     {"sluice_global_budget_granted", "gauge"},
     {"sluice_global_budget_used", "gauge"},
     {"sluice_global_budget_remaining", "gauge"},
+    {"sluice_budget_burn_rate", "gauge"},
+    {"sluice_budget_exhaustion_seconds", "gauge"},
+    {"sluice_alert_firing", "gauge"},
     {"sluice_decision_latency_seconds", "histogram"},
 };
 
