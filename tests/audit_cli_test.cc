@@ -46,6 +46,13 @@ std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+std::vector<std::string> words_of(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream s(line);
+  for (std::string w; s >> w;) out.push_back(w);
+  return out;
+}
+
 constexpr std::uint64_t kNsPerSecond = 1'000'000'000ull;
 
 // 2026-11-23T00:00:00Z
@@ -78,6 +85,10 @@ struct RecordSpec {
   std::uint64_t retry_after_ns = 0;
   std::vector<std::string> shadow_rejects;
   std::uint64_t policy_generation = 3;
+  // The call report (commits); empty / 0: absent.
+  std::string outcome;
+  std::uint64_t latency_ns = 0;
+  std::uint64_t ttft_ns = 0;
 };
 
 std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
@@ -94,6 +105,7 @@ std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
   const auto shadow_vec = shadows.empty() ? 0 : fbb.CreateVector(shadows);
   const auto limit = r.limit.empty() ? 0 : fbb.CreateString(r.limit);
   const auto reason = fbb.CreateString(r.reason);
+  const auto outcome = r.outcome.empty() ? 0 : fbb.CreateString(r.outcome);
   fb::RecordBuilder b(fbb);
   b.add_sequence(r.sequence);
   b.add_time_unix_ns(r.time_unix_ns);
@@ -114,6 +126,9 @@ std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
   b.add_retry_after_ns(r.retry_after_ns);
   if (!shadows.empty()) b.add_shadow_rejects(shadow_vec);
   b.add_policy_generation(r.policy_generation);
+  if (!r.outcome.empty()) b.add_outcome(outcome);
+  if (r.latency_ns != 0) b.add_latency_ns(r.latency_ns);
+  if (r.ttft_ns != 0) b.add_ttft_ns(r.ttft_ns);
   fb::FinishRecordBuffer(fbb, b.Finish());
   return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
 }
@@ -617,6 +632,110 @@ TEST_F(AuditCliTest, AWellFramedPayloadThatIsNotARecordIsRejectedByTheVerifier) 
 }
 
 // ---------------------------------------------------------------------------
+// sluice report: how the calls went
+
+// Four pricing commits that report how they went (one timeout), search calls
+// that report nothing, and a rejection.
+void write_reported_calls(const fs::path& file) {
+  struct Call {
+    const char* outcome;
+    std::uint64_t latency_ns;
+    std::uint64_t ttft_ns;
+  };
+  const Call calls[] = {{"ok", 1'200'000'000, 300'000'000},
+                        {"ok", 812'345'678, 210'000'000},
+                        {"timeout", 2'500'000'000, 0},
+                        {"ok", 400'000'000, 100'000'000}};
+  std::uint64_t sequence = 10;
+  for (const Call& c : calls) {
+    RecordSpec r = commit_pricing();  // 1180 + 412 tokens, $0.00707
+    r.sequence = sequence++;
+    r.outcome = c.outcome;
+    r.latency_ns = c.latency_ns;
+    r.ttft_ns = c.ttft_ns;
+    append_bytes(file, framed(r));
+  }
+  append_bytes(file, framed(reject_search()));
+  append_bytes(file, framed(abandon_search()));  // 300 + 200 tokens, $0.00015
+  RecordSpec plain = abandon_search();
+  plain.event = fb::Event::Commit;
+  plain.decision = fb::Decision::Settled;
+  plain.reason = "";
+  plain.actual_input = 50;
+  plain.actual_output = 20;
+  plain.cost_nusd = 30'000;
+  append_bytes(file, framed(plain));
+}
+
+// Latencies 0.4, 0.812345678, 1.2, 2.5 s: nearest rank 2 of 4 is the p50,
+// rank 4 the p95 and p99. TTFT 0.1, 0.21, 0.3 s.
+TEST_F(AuditCliTest, ReportCsvHasErrorRateAndExactLatencyPercentilesPerRowAndInTheTotal) {
+  write_reported_calls(older_);
+  const CliRun r = sluice({"report", "--dir", audit_.string(), "--by", "team", "--format", "csv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out,
+            "team,calls,input_tokens,output_tokens,rejections,cost_usd,cost_nusd,errors,"
+            "outcomes_reported,error_rate,latency_calls,latency_p50_ns,latency_p95_ns,"
+            "latency_p99_ns,ttft_calls,ttft_p50_ns,ttft_p99_ns\r\n"
+            "pricing,4,4720,1648,0,0.028280000,28280000,1,4,0.250000,4,812345678,2500000000,"
+            "2500000000,3,210000000,300000000\r\n"
+            "search,2,350,220,1,0.000180000,180000,0,0,,0,,,,0,,\r\n"
+            "TOTAL,6,5070,1868,1,0.028460000,28460000,1,4,0.250000,4,812345678,2500000000,"
+            "2500000000,3,210000000,300000000\r\n");
+}
+
+TEST_F(AuditCliTest, ReportJsonHasTheCallFieldsWithNullWhereNoCallReported) {
+  write_reported_calls(older_);
+  const CliRun r = sluice({"report", "--dir", audit_.string(), "--by", "team", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  ASSERT_EQ(doc["rows"].size(), 2u) << r.out;
+  for (const json& row : {doc["rows"][0], doc["total"]}) {
+    EXPECT_EQ(row["errors"], 1) << row;
+    EXPECT_EQ(row["outcomes_reported"], 4);
+    EXPECT_DOUBLE_EQ(row["error_rate"].get<double>(), 0.25);
+    EXPECT_EQ(row["latency_calls"], 4);
+    EXPECT_EQ(row["latency_p50_ns"], 812'345'678);
+    EXPECT_EQ(row["latency_p95_ns"], 2'500'000'000);
+    EXPECT_EQ(row["latency_p99_ns"], 2'500'000'000);
+    EXPECT_EQ(row["ttft_calls"], 3);
+    EXPECT_EQ(row["ttft_p50_ns"], 210'000'000);
+    EXPECT_EQ(row["ttft_p99_ns"], 300'000'000);
+  }
+  const json& search = doc["rows"][1];
+  EXPECT_EQ(search["attributes"], json({{"team", "search"}}));
+  EXPECT_EQ(search["calls"], 2);
+  EXPECT_EQ(search["errors"], 0);
+  EXPECT_EQ(search["outcomes_reported"], 0);
+  EXPECT_TRUE(search["error_rate"].is_null()) << search;
+  EXPECT_EQ(search["latency_calls"], 0);
+  for (const char* key :
+       {"latency_p50_ns", "latency_p95_ns", "latency_p99_ns", "ttft_p50_ns", "ttft_p99_ns"}) {
+    EXPECT_TRUE(search[key].is_null()) << key << " in " << search;
+  }
+}
+
+TEST_F(AuditCliTest, ReportTableShowsErrorRateAndLatencyP50AndP99InSeconds) {
+  write_reported_calls(older_);
+  const CliRun r = sluice({"report", "--dir", audit_.string(), "--by", "team"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  using Words = std::vector<std::string>;
+  EXPECT_EQ(words_of(lines[0]),
+            (Words{"TEAM", "CALLS", "INPUT", "TOKENS", "OUTPUT", "TOKENS", "REJECTIONS", "COST",
+                   "(USD)", "ERROR", "RATE", "P50", "(S)", "P99", "(S)"}));
+  EXPECT_EQ(words_of(lines[1]), (Words{"pricing", "4", "4720", "1648", "0", "0.028280000", "25.00%",
+                                       "0.812", "2.500"}));
+  EXPECT_EQ(words_of(lines[2]),
+            (Words{"search", "2", "350", "220", "1", "0.000180000", "-", "-", "-"}));
+  EXPECT_EQ(words_of(lines[3]),
+            (Words{"TOTAL", "6", "5070", "1868", "1", "0.028460000", "25.00%", "0.812", "2.500"}));
+  for (const std::string& line : lines) EXPECT_EQ(line.size(), lines[0].size()) << r.out;
+}
+
+// ---------------------------------------------------------------------------
 // Follow
 
 class FollowingCli {
@@ -794,6 +913,42 @@ TEST_F(LiveAuditTest, AuditWithoutDirReadsWhereTheSidecarWrites) {
   const CliRun v = sluice({"audit", "verify"}, h.segment());
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_EQ(v.out.rfind(audit_.string() + ": 1 file, 2 good frames", 0), 0u) << v.out;
+}
+
+TEST_F(LiveAuditTest, ReportCountsTheCallReportsCommitsCarryThroughTheSidecar) {
+  testing::SidecarHarness h("auditcli-report", std::string(kLivePolicy) + audit_block(), "",
+                            SidecarOptions{});
+  Result<Client> client = Client::attach(h.segment());
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  const std::vector<Attribute> attrs = {{"team", "pricing"}, {"model", "cheap"}};
+  const CallReport reports[] = {
+      {Outcome::kOk, 2'300'000'000, 410'000'000, 200, "cheap-2026-11"},
+      {Outcome::kProviderError, 900'000'000, 0, 502, ""},
+      {Outcome::kUnreported, 0, 0, 0, ""},
+  };
+  for (const CallReport& report : reports) {
+    const Decision d = client->reserve_raw({attrs, 1000, 500});
+    ASSERT_TRUE(d.admitted) << to_string(d.reason);
+    ASSERT_TRUE(client->commit(d.reservation_id, 1000, 500, report).ok());
+  }
+  json doc;
+  const bool landed = eventually([&] {
+    const CliRun r = sluice({"report", "--by", "team", "--format", "json"}, h.segment());
+    if (r.exit_code != 0) return false;
+    doc = json::parse(r.out, nullptr, false);
+    return !doc.is_discarded() && doc["total"]["calls"] == 3;
+  });
+  ASSERT_TRUE(landed) << doc;
+  const json& row = doc["rows"][0];
+  EXPECT_EQ(row["attributes"], json({{"team", "pricing"}}));
+  EXPECT_EQ(row["outcomes_reported"], 2);
+  EXPECT_EQ(row["errors"], 1);
+  EXPECT_DOUBLE_EQ(row["error_rate"].get<double>(), 0.5);
+  EXPECT_EQ(row["latency_calls"], 2);
+  EXPECT_EQ(row["latency_p50_ns"], 900'000'000);
+  EXPECT_EQ(row["latency_p99_ns"], 2'300'000'000);
+  EXPECT_EQ(row["ttft_calls"], 1);
+  EXPECT_EQ(row["ttft_p50_ns"], 410'000'000);
 }
 
 }  // namespace

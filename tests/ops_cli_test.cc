@@ -674,12 +674,14 @@ TEST_F(OpsCliTest, ReportAsCsvIsExactWithATotalRow) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_EQ(r.out,
-            "team,feature,model,calls,input_tokens,output_tokens,rejections,cost_usd,cost_nusd\r\n"
-            "pricing,quote-agent,gpt-4o,3,3500,1550,0,0.024250000,24250000\r\n"
-            "search,ranker,gpt-4o-mini,2,10400,1600,0,0.002520000,2520000\r\n"
-            "support,chat,gpt-4o-mini,1,100,50,0,0.000045000,45000\r\n"
-            "support,-,gpt-4o,0,0,0,1,0.000000000,0\r\n"
-            "TOTAL,,,6,14000,3200,1,0.026815000,26815000\r\n");
+            "team,feature,model,calls,input_tokens,output_tokens,rejections,cost_usd,cost_nusd,"
+            "errors,outcomes_reported,error_rate,latency_calls,latency_p50_ns,latency_p95_ns,"
+            "latency_p99_ns,ttft_calls,ttft_p50_ns,ttft_p99_ns\r\n"
+            "pricing,quote-agent,gpt-4o,3,3500,1550,0,0.024250000,24250000,0,0,,0,,,,0,,\r\n"
+            "search,ranker,gpt-4o-mini,2,10400,1600,0,0.002520000,2520000,0,0,,0,,,,0,,\r\n"
+            "support,chat,gpt-4o-mini,1,100,50,0,0.000045000,45000,0,0,,0,,,,0,,\r\n"
+            "support,-,gpt-4o,0,0,0,1,0.000000000,0,0,0,,0,,,,0,,\r\n"
+            "TOTAL,,,6,14000,3200,1,0.026815000,26815000,0,0,,0,,,,0,,\r\n");
 }
 
 TEST_F(OpsCliTest, ReportAsATableIsAlignedAndEndsWithTheTotal) {
@@ -690,13 +692,16 @@ TEST_F(OpsCliTest, ReportAsATableIsAlignedAndEndsWithTheTotal) {
   ASSERT_EQ(lines.size(), 6u) << r.out;
   EXPECT_EQ(words_of(lines[0]),
             (std::vector<std::string>{"TEAM", "FEATURE", "MODEL", "CALLS", "INPUT", "TOKENS",
-                                      "OUTPUT", "TOKENS", "REJECTIONS", "COST", "(USD)"}));
-  EXPECT_EQ(words_of(lines[1]), (std::vector<std::string>{"pricing", "quote-agent", "gpt-4o", "3",
-                                                          "3500", "1550", "0", "0.024250000"}));
+                                      "OUTPUT", "TOKENS", "REJECTIONS", "COST", "(USD)", "ERROR",
+                                      "RATE", "P50", "(S)", "P99", "(S)"}));
+  // The workload's commits report no outcome or latency: - in those columns.
+  EXPECT_EQ(words_of(lines[1]),
+            (std::vector<std::string>{"pricing", "quote-agent", "gpt-4o", "3", "3500", "1550", "0",
+                                      "0.024250000", "-", "-", "-"}));
   EXPECT_EQ(words_of(lines[4]), (std::vector<std::string>{"support", "-", "gpt-4o", "0", "0", "0",
-                                                          "1", "0.000000000"}));
-  EXPECT_EQ(words_of(lines[5]),
-            (std::vector<std::string>{"TOTAL", "6", "14000", "3200", "1", "0.026815000"}));
+                                                          "1", "0.000000000", "-", "-", "-"}));
+  EXPECT_EQ(words_of(lines[5]), (std::vector<std::string>{"TOTAL", "6", "14000", "3200", "1",
+                                                          "0.026815000", "-", "-", "-"}));
   // The cost column is right-aligned under its heading on every row.
   for (const std::string& line : lines) EXPECT_EQ(line.size(), lines[0].size()) << r.out;
 }
@@ -749,11 +754,13 @@ TEST_F(OpsCliTest, ReportByOneAttributeAndByThreeInAnyOrder) {
   const CliRun by_team = sluice(report_args({"--format", "csv", "--by", "team"}));
   ASSERT_EQ(by_team.exit_code, 0) << by_team.err;
   EXPECT_EQ(by_team.out,
-            "team,calls,input_tokens,output_tokens,rejections,cost_usd,cost_nusd\r\n"
-            "pricing,3,3500,1550,0,0.024250000,24250000\r\n"
-            "search,2,10400,1600,0,0.002520000,2520000\r\n"
-            "support,1,100,50,1,0.000045000,45000\r\n"
-            "TOTAL,6,14000,3200,1,0.026815000,26815000\r\n");
+            "team,calls,input_tokens,output_tokens,rejections,cost_usd,cost_nusd,errors,"
+            "outcomes_reported,error_rate,latency_calls,latency_p50_ns,latency_p95_ns,"
+            "latency_p99_ns,ttft_calls,ttft_p50_ns,ttft_p99_ns\r\n"
+            "pricing,3,3500,1550,0,0.024250000,24250000,0,0,,0,,,,0,,\r\n"
+            "search,2,10400,1600,0,0.002520000,2520000,0,0,,0,,,,0,,\r\n"
+            "support,1,100,50,1,0.000045000,45000,0,0,,0,,,,0,,\r\n"
+            "TOTAL,6,14000,3200,1,0.026815000,26815000,0,0,,0,,,,0,,\r\n");
 
   const CliRun three = sluice(report_args({"--format", "csv", "--by", "model,team,feature"}));
   ASSERT_EQ(three.exit_code, 0) << three.err;
@@ -761,9 +768,11 @@ TEST_F(OpsCliTest, ReportByOneAttributeAndByThreeInAnyOrder) {
   ASSERT_EQ(lines.size(), 6u) << three.out;
   EXPECT_EQ(lines[0],
             "model,team,feature,calls,input_tokens,output_tokens,rejections,cost_usd,"
-            "cost_nusd\r");
-  EXPECT_EQ(lines[1], "gpt-4o,pricing,quote-agent,3,3500,1550,0,0.024250000,24250000\r");
-  EXPECT_EQ(lines[4], "gpt-4o,support,-,0,0,0,1,0.000000000,0\r");
+            "cost_nusd,errors,outcomes_reported,error_rate,latency_calls,latency_p50_ns,"
+            "latency_p95_ns,latency_p99_ns,ttft_calls,ttft_p50_ns,ttft_p99_ns\r");
+  EXPECT_EQ(lines[1],
+            "gpt-4o,pricing,quote-agent,3,3500,1550,0,0.024250000,24250000,0,0,,0,,,,0,,\r");
+  EXPECT_EQ(lines[4], "gpt-4o,support,-,0,0,0,1,0.000000000,0,0,0,,0,,,,0,,\r");
 }
 
 TEST_F(OpsCliTest, ReportWithDirNeedsNoLiveSegment) {
@@ -895,6 +904,10 @@ TEST_F(OpsCliTest, HelpSaysWhatEachSourceCanAnswer) {
   EXPECT_NE(report.out.find("--ledger"), std::string::npos) << report.out;
   EXPECT_NE(report.out.find("not call attributes, calls, rejections"), std::string::npos)
       << report.out;
+  for (const char* column :
+       {"ERROR RATE", "P50 (S)", "P99 (S)", "latency_p95_ns", "ttft_p99_ns", "nearest-rank"}) {
+    EXPECT_NE(report.out.find(column), std::string::npos) << column << " in " << report.out;
+  }
   const CliRun top = sluice({"top", "--help"});
   EXPECT_EQ(top.exit_code, 0);
   EXPECT_NE(top.out.find("--interval"), std::string::npos) << top.out;

@@ -1,11 +1,13 @@
 #include "cost_report.h"
 
 #include <algorithm>
+#include <bit>
 #include <string_view>
 #include <tuple>
 #include <utility>
 
 #include "record_attributes.h"
+#include "sluice/quota.h"
 
 namespace sluice::cli {
 namespace {
@@ -61,15 +63,86 @@ Charge charge_of(const fb::Record& r) {
   return c;
 }
 
-void add_to(CostRow& row, const Charge& c) {
+// How the call went, as its commit reported it (cost_report.h).
+struct CallOutcome {
+  bool reported = false;
+  bool error = false;
+  std::uint64_t latency_ns = 0;
+  std::uint64_t ttft_ns = 0;
+};
+
+CallOutcome outcome_of(const fb::Record& r) {
+  const bool settled_call = r.event() == fb::Event::Commit ||
+                            (r.event() == fb::Event::Abandon && reason_of(r) == "finished_commit");
+  if (!settled_call) return {};
+  CallOutcome o;
+  o.latency_ns = r.latency_ns();
+  o.ttft_ns = r.ttft_ns();
+  const std::string_view name =
+      r.outcome() != nullptr ? r.outcome()->string_view() : std::string_view();
+  Outcome known = Outcome::kUnreported;
+  const bool parsed = parse_outcome(name, &known);
+  o.reported = !name.empty() && !(parsed && known == Outcome::kUnreported);
+  o.error = parsed && (known == Outcome::kProviderError || known == Outcome::kTimeout);
+  return o;
+}
+
+void add_to(CostRow& row, const Charge& c, const CallOutcome& o) {
   row.calls += c.calls;
   row.input_tokens += c.input_tokens;
   row.output_tokens += c.output_tokens;
   row.cost_nusd += c.cost_nusd;
   row.rejections += c.rejections;
+  row.outcomes_reported += o.reported ? 1 : 0;
+  row.errors += o.error ? 1 : 0;
+  if (o.latency_ns != 0) row.latency.add(o.latency_ns);
+  if (o.ttft_ns != 0) row.ttft.add(o.ttft_ns);
+}
+
+// Values below 128 are their own bucket; above, the top 7 bits (the leading
+// one and 6 more) and the shift pick it: 64 buckets per power of two.
+std::uint32_t bucket_of(std::uint64_t ns) {
+  if (ns < 128) return static_cast<std::uint32_t>(ns);
+  const auto shift = static_cast<std::uint32_t>(std::bit_width(ns) - 7);  // 1 .. 57
+  const auto top = static_cast<std::uint32_t>(ns >> shift);               // 64 .. 127
+  return 128 + (shift - 1) * 64 + (top - 64);
 }
 
 }  // namespace
+
+void DurationHistogram::add(std::uint64_t ns) {
+  const std::uint32_t index = bucket_of(ns);
+  auto it = std::lower_bound(buckets_.begin(), buckets_.end(), index,
+                             [](const Bucket& b, std::uint32_t i) { return b.index < i; });
+  if (it == buckets_.end() || it->index != index) {
+    it = buckets_.insert(it, Bucket{index, 0, ns, ns});
+  }
+  ++it->count;
+  it->least = std::min(it->least, ns);
+  it->greatest = std::max(it->greatest, ns);
+  ++count_;
+}
+
+std::optional<std::uint64_t> DurationHistogram::percentile(unsigned p) const {
+  if (count_ == 0 || p == 0 || p > 100) return std::nullopt;
+  const std::uint64_t rank = (p * count_ + 99) / 100;  // ceil(p * n / 100), 1-based
+  std::uint64_t before = 0;                            // ranks in the buckets below
+  for (const Bucket& b : buckets_) {
+    if (rank > before + b.count) {
+      before += b.count;
+      continue;
+    }
+    if (rank == before + 1) return b.least;
+    if (rank == before + b.count) return b.greatest;
+    return b.least + (b.greatest - b.least) / 2;
+  }
+  return buckets_.back().greatest;  // not reached: the ranks add up to count_
+}
+
+std::optional<double> CostRow::error_rate() const {
+  if (outcomes_reported == 0) return std::nullopt;
+  return static_cast<double>(errors) / static_cast<double>(outcomes_reported);
+}
 
 Result<std::vector<std::string>> parse_report_by(const std::string& text) {
   std::vector<std::string> names;
@@ -106,8 +179,9 @@ void CostReport::add(const fb::Record& record) {
   });
   CostRow& row = rows_[values];
   if (row.values.empty()) row.values = std::move(values);
-  add_to(row, c);
-  add_to(total_, c);
+  const CallOutcome o = outcome_of(record);
+  add_to(row, c, o);
+  add_to(total_, c, o);
 }
 
 std::vector<CostRow> CostReport::rows() const {

@@ -57,13 +57,86 @@ std::vector<std::string> row_numbers(const CostRow& r) {
           std::to_string(r.rejections), format_usd_fixed(r.cost_nusd)};
 }
 
+// How the calls went: latency p50 / p95 / p99 and time to first token p50 /
+// p99 (CSV and JSON; the table has latency p50 and p99). p95 rather than
+// p90: it is the tail that latency objectives and dashboards usually name,
+// so the figure compares with theirs as it is.
+constexpr unsigned kLatencyPercentiles[] = {50, 95, 99};
+constexpr unsigned kTtftPercentiles[] = {50, 99};
+
+std::string optional_number(const std::optional<std::uint64_t>& n) {
+  return n ? std::to_string(*n) : std::string();
+}
+
+// "2.300": seconds, to the millisecond (rounded); "-" when none.
+std::string seconds_text(const std::optional<std::uint64_t>& ns) {
+  if (!ns) return "-";
+  const std::uint64_t ms = (*ns + 500'000) / 1'000'000;
+  char text[32];
+  std::snprintf(text, sizeof text, "%llu.%03llu", static_cast<unsigned long long>(ms / 1000),
+                static_cast<unsigned long long>(ms % 1000));
+  return text;
+}
+
+// "12.50%"; "-" when no call reported an outcome.
+std::string percent_text(const std::optional<double>& rate) {
+  if (!rate) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f%%", *rate * 100);
+  return text;
+}
+
+// The table's: ERROR RATE, P50 (S), P99 (S).
+std::vector<std::string> row_calls_table(const CostRow& r) {
+  return {percent_text(r.error_rate()), seconds_text(r.latency.percentile(50)),
+          seconds_text(r.latency.percentile(99))};
+}
+
+std::vector<std::string> calls_csv_header() {
+  std::vector<std::string> header = {"errors", "outcomes_reported", "error_rate", "latency_calls"};
+  for (unsigned p : kLatencyPercentiles) header.push_back("latency_p" + std::to_string(p) + "_ns");
+  header.emplace_back("ttft_calls");
+  for (unsigned p : kTtftPercentiles) header.push_back("ttft_p" + std::to_string(p) + "_ns");
+  return header;
+}
+
+std::vector<std::string> row_calls_csv(const CostRow& r) {
+  std::string rate;
+  if (const std::optional<double> e = r.error_rate()) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6f", *e);
+    rate = text;
+  }
+  std::vector<std::string> fields = {std::to_string(r.errors), std::to_string(r.outcomes_reported),
+                                     rate, std::to_string(r.latency.count())};
+  for (unsigned p : kLatencyPercentiles) fields.push_back(optional_number(r.latency.percentile(p)));
+  fields.push_back(std::to_string(r.ttft.count()));
+  for (unsigned p : kTtftPercentiles) fields.push_back(optional_number(r.ttft.percentile(p)));
+  return fields;
+}
+
+json optional_json(const std::optional<std::uint64_t>& n) { return n ? json(*n) : json(nullptr); }
+
 json row_numbers_json(const CostRow& r) {
-  return {{"calls", r.calls},
-          {"input_tokens", r.input_tokens},
-          {"output_tokens", r.output_tokens},
-          {"rejections", r.rejections},
-          {"cost_nusd", r.cost_nusd},
-          {"cost_usd", usd(r.cost_nusd)}};
+  const std::optional<double> rate = r.error_rate();
+  json out = {{"calls", r.calls},
+              {"input_tokens", r.input_tokens},
+              {"output_tokens", r.output_tokens},
+              {"rejections", r.rejections},
+              {"cost_nusd", r.cost_nusd},
+              {"cost_usd", usd(r.cost_nusd)},
+              {"errors", r.errors},
+              {"outcomes_reported", r.outcomes_reported},
+              {"error_rate", rate ? json(*rate) : json(nullptr)},
+              {"latency_calls", r.latency.count()},
+              {"ttft_calls", r.ttft.count()}};
+  for (unsigned p : kLatencyPercentiles) {
+    out["latency_p" + std::to_string(p) + "_ns"] = optional_json(r.latency.percentile(p));
+  }
+  for (unsigned p : kTtftPercentiles) {
+    out["ttft_p" + std::to_string(p) + "_ns"] = optional_json(r.ttft.percentile(p));
+  }
+  return out;
 }
 
 void print_cost_table(const CostReport& report) {
@@ -74,12 +147,14 @@ void print_cost_table(const CostReport& report) {
     header.push_back(upper);
   }
   const std::size_t n = header.size();
-  for (const char* h : {"CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "REJECTIONS", "COST (USD)"}) {
+  for (const char* h : {"CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "REJECTIONS", "COST (USD)",
+                        "ERROR RATE", "P50 (S)", "P99 (S)"}) {
     header.emplace_back(h);
   }
   std::vector<std::vector<std::string>> cells;
   auto add = [&](std::vector<std::string> values, const CostRow& r) {
     for (std::string& number : row_numbers(r)) values.push_back(std::move(number));
+    for (std::string& number : row_calls_table(r)) values.push_back(std::move(number));
     cells.push_back(std::move(values));
   };
   for (const CostRow& r : report.rows()) {
@@ -90,7 +165,9 @@ void print_cost_table(const CostReport& report) {
   std::vector<std::string> total(n);
   total[0] = "TOTAL";
   add(std::move(total), report.total());
-  print_table(header, cells, {n, n + 1, n + 2, n + 3, n + 4});
+  std::vector<std::size_t> right;
+  for (std::size_t i = n; i < header.size(); ++i) right.push_back(i);
+  print_table(header, cells, right);
 }
 
 void print_cost_csv(const CostReport& report) {
@@ -99,10 +176,12 @@ void print_cost_csv(const CostReport& report) {
        {"calls", "input_tokens", "output_tokens", "rejections", "cost_usd", "cost_nusd"}) {
     header.emplace_back(h);
   }
+  for (std::string& h : calls_csv_header()) header.push_back(std::move(h));
   std::string out = csv_line(header);
   auto add = [&](std::vector<std::string> fields, const CostRow& r) {
     for (std::string& number : row_numbers(r)) fields.push_back(std::move(number));
     fields.push_back(std::to_string(r.cost_nusd));
+    for (std::string& number : row_calls_csv(r)) fields.push_back(std::move(number));
     out += csv_line(fields);
   };
   for (const CostRow& r : report.rows()) {
@@ -273,8 +352,10 @@ int run_report(const Globals& g, const CLI::App& app, const ReportOptions& o) {
 
 void add_report_command(CLI::App& app, const Globals& g, std::vector<Command>& out) {
   auto o = std::make_shared<ReportOptions>();
-  CLI::App* report = app.add_subcommand(
-      "report", "who spent what: cost, calls, tokens, rejections per team/feature/model");
+  CLI::App* report =
+      app.add_subcommand("report",
+                         "who spent what: cost, calls, tokens, rejections, errors and latency per "
+                         "team/feature/model");
   report
       ->add_option("--by", o->by,
                    "attributes to group by, comma-separated; default " + std::string(kDefaultBy))
@@ -302,6 +383,13 @@ void add_report_command(CLI::App& app, const Globals& g, std::vector<Command>& o
       "    charged; REJECTIONS counts refused reserves. --since/--until (both inclusive) pick\n"
       "    records by time. A missing attribute shows as - (null in JSON). Rows by cost, most\n"
       "    first, then a TOTAL row. Needs the audit files: with --dir no segment is needed.\n"
+      "    How the calls went, from what their commits reported (outcome, latency, time to first\n"
+      "    token): ERROR RATE is errors (provider_error, timeout) over the calls that reported\n"
+      "    an outcome; P50 (S) and P99 (S) are the latency percentiles in seconds of the calls\n"
+      "    that reported a latency; - when none did. CSV and JSON add errors,\n"
+      "    outcomes_reported, error_rate (a fraction), latency_calls, latency_p50_ns,\n"
+      "    latency_p95_ns, latency_p99_ns, ttft_calls, ttft_p50_ns, ttft_p99_ns (empty in CSV,\n"
+      "    null in JSON, when none). Percentiles are nearest-rank, exact or within 0.8%.\n"
       "  --ledger PATH: what each budget used, as the sidecar keeps it in its SQLite store, for\n"
       "    when there are no audit files. It knows limit keys (the matched values, KEY) and\n"
       "    calendar windows; not call attributes, calls, rejections, or the tokens behind a USD\n"
