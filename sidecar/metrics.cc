@@ -205,7 +205,11 @@ std::vector<Sample> SeriesTable::samples(std::optional<std::uint64_t> only_read_
 // AuditTally
 
 AuditTally::AuditTally(std::uint64_t max_series)
-    : rejections_(max_series), tokens_(max_series), cost_(max_series) {}
+    : max_series_(max_series),
+      rejections_(max_series),
+      tokens_(max_series),
+      cost_(max_series),
+      versions_(max_series) {}
 
 namespace {
 
@@ -244,11 +248,37 @@ void AuditTally::observe(const DecodedRecord& r) {
   tokens_.at({team, feature, model, "input"}).value += whole(input);
   tokens_.at({team, feature, model, "output"}).value += whole(output);
   cost_.at({team, feature, model}).value += r.cost_nusd;  // nano-dollars: billionths of USD
+  if (!r.model_version.empty()) versions_.at({model, r.model_version}).value = whole(1);
+  if (r.latency_ns == 0 && r.ttft_ns == 0) return;
+  TeamCalls& calls = team_calls(team);
+  if (r.latency_ns != 0) {
+    ++calls.latency[static_cast<std::size_t>(shm::call_latency_bucket(r.latency_ns))];
+    calls.latency_sum_ns += r.latency_ns;
+  }
+  if (r.ttft_ns != 0) {
+    ++calls.ttft[static_cast<std::size_t>(shm::call_latency_bucket(r.ttft_ns))];
+    calls.ttft_sum_ns += r.ttft_ns;
+  }
+}
+
+AuditTally::TeamCalls& AuditTally::team_calls(std::string_view team) {
+  const std::string key(team);
+  if (auto it = team_index_.find(key); it != team_index_.end()) return teams_[it->second];
+  if (teams_.size() + 1 < max_series_) {
+    team_index_.emplace(key, teams_.size());
+    teams_.push_back(TeamCalls{.team = key});
+    return teams_.back();
+  }
+  if (!other_team_) other_team_ = TeamCalls{.team = std::string(kOtherLabelValue)};
+  return *other_team_;
 }
 
 AuditTally::Counts AuditTally::counts() const {
   const std::lock_guard<std::mutex> lock(mu_);
-  return {rejections_.samples(), tokens_.samples(), cost_.samples()};
+  Counts c{rejections_.samples(), tokens_.samples(), cost_.samples(), versions_.samples(),
+           std::vector<TeamCalls>(teams_.begin(), teams_.end())};
+  if (other_team_) c.teams.push_back(*other_team_);
+  return c;
 }
 
 // ---------------------------------------------------------------------------
@@ -293,6 +323,29 @@ Billionths rate_amount(std::string_view unit, double per_second) {
 }
 
 Billionths ms(std::uint64_t v) { return Billionths{v} * 1'000'000; }
+
+// One series of a histogram over the call latency buckets
+// (shm::kCallLatencyBoundsMs, then +Inf), labelled `label`=`value`: its
+// cumulative buckets, _sum (`sum`, in billionths of a second) and _count.
+void write_call_series(std::string& out, std::string_view name, std::string_view label,
+                       const std::string& value, std::span<const std::uint64_t> counts,
+                       Billionths sum) {
+  const std::string bucket = std::string(name) + "_bucket";
+  const std::string_view label_le[] = {label, "le"};
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
+    const std::string labels[] = {
+        value, i < std::size(shm::kCallLatencyBoundsMs)
+                   ? decimal_text(ms(shm::call_latency_bound_ms(static_cast<int>(i))))
+                   : "+Inf"};
+    write_sample(out, bucket, label_le, labels, whole(cumulative));
+  }
+  const std::string_view names[] = {label};
+  const std::string values[] = {value};
+  write_sample(out, std::string(name) + "_sum", names, values, sum);
+  write_sample(out, std::string(name) + "_count", names, values, whole(cumulative));
+}
 
 }  // namespace
 
@@ -357,24 +410,11 @@ void Exposition::write_call_histogram(std::string& out, std::string_view name,
                                       std::string_view help,
                                       const std::vector<ModelCallRow>& models, bool ttft) {
   write_header(out, name, "histogram", help);
-  const std::string bucket = std::string(name) + "_bucket";
-  static constexpr std::string_view kModelLe[] = {"model", "le"};
-  static constexpr std::string_view kModel[] = {"model"};
   for (const ModelCallRow& m : models) {
     const std::vector<std::uint64_t>& counts = ttft ? m.ttft_counts : m.latency_counts;
-    if (counts.size() != m.latency_bounds_ms.size()) continue;
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < counts.size(); ++i) {
-      cumulative += counts[i];
-      const std::uint64_t upper = m.latency_bounds_ms[i];
-      const std::string labels[] = {m.model,
-                                    upper == ~std::uint64_t{0} ? "+Inf" : decimal_text(ms(upper))};
-      write_sample(out, bucket, kModelLe, labels, whole(cumulative));
-    }
-    const std::string model[] = {m.model};
+    if (counts.size() != shm::kCallLatencyBuckets) continue;
     const std::uint64_t sum_us = ttft ? m.ttft_sum_us : m.latency_sum_us;
-    write_sample(out, std::string(name) + "_sum", kModel, model, Billionths{sum_us} * 1000);
-    write_sample(out, std::string(name) + "_count", kModel, model, whole(cumulative));
+    write_call_series(out, name, "model", m.model, counts, Billionths{sum_us} * 1000);
   }
 }
 
@@ -440,6 +480,25 @@ std::string Exposition::render(const SegmentReading& in, const AuditTally* tally
                "abandoned reservations as the sidecar charged them; by the call's team, feature "
                "and model attributes (\"\" when missing).");
   write_samples(out, "sluice_cost_usd_total", kCostLabels, audit.cost_usd);
+  static constexpr std::string_view kVersionLabels[] = {"model", "version"};
+  write_header(out, "sluice_model_version_info", "gauge",
+               "1 for each model version commits reported the provider served, by the call's "
+               "model attribute (a new version shows as a new series), from the audit trail.");
+  write_samples(out, "sluice_model_version_info", kVersionLabels, audit.versions);
+  write_header(out, "sluice_team_call_latency_seconds", "histogram",
+               "Provider latency commits reported, by the call's team attribute (\"\" when "
+               "missing), from the audit trail. _sum is exact.");
+  for (const AuditTally::TeamCalls& t : audit.teams) {
+    write_call_series(out, "sluice_team_call_latency_seconds", "team", t.team, t.latency,
+                      Billionths{t.latency_sum_ns});
+  }
+  write_header(out, "sluice_team_call_ttft_seconds", "histogram",
+               "Time to first token commits reported (streams), by the call's team attribute "
+               "(\"\" when missing), from the audit trail. _sum is exact.");
+  for (const AuditTally::TeamCalls& t : audit.teams) {
+    write_call_series(out, "sluice_team_call_ttft_seconds", "team", t.team, t.ttft,
+                      Billionths{t.ttft_sum_ns});
+  }
 
   std::vector<Reading> used, remaining;
   for (const KeyRow& k : in.keys) {

@@ -16,6 +16,7 @@
 // only grow from one render to the next.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "audit_pipeline.h"
+#include "segment_layout.h"
 #include "sluice/inspect.h"
 #include "sluice/telemetry.h"
 
@@ -90,29 +92,46 @@ class SeriesTable {
   std::string key_;  // reused: finding a series allocates nothing once it exists
 };
 
-// Counts of what the audit drain saw: rejections by limit and reason, and
+// Counts of what the audit drain saw: rejections by limit and reason;
 // tokens and cost charged (commits, and abandonments as the sidecar charged
-// them) by team, feature and model. observe() runs on the drain thread,
-// counts() on a scrape's; they share a mutex held for a few map lookups, or
-// for copying the counts out.
+// them) by team, feature and model; the model versions commits reported; and
+// per team, the latency and time to first token commits reported. observe()
+// runs on the drain thread, counts() on a scrape's; they share a mutex held
+// for a few map lookups, or for copying the counts out.
 class AuditTally {
  public:
   explicit AuditTally(std::uint64_t max_series);
 
   void observe(const DecodedRecord& record);
 
+  // Reported durations of one team's commits, in the buckets of the
+  // segment's call stats (shm::kCallLatencyBoundsMs, then everything slower).
+  struct TeamCalls {
+    std::string team;  // kOtherLabelValue for teams past the cap
+    std::array<std::uint64_t, shm::kCallLatencyBuckets> latency{}, ttft{};
+    std::uint64_t latency_sum_ns = 0, ttft_sum_ns = 0;
+  };
   struct Counts {
     std::vector<Sample> rejections;  // limit, reason; in calls
     std::vector<Sample> tokens;      // team, feature, model, direction (input | output)
     std::vector<Sample> cost_usd;    // team, feature, model
+    std::vector<Sample> versions;    // model, version; 1 each
+    std::vector<TeamCalls> teams;    // in first-seen order, then "__other__"
   };
   Counts counts() const;
 
  private:
+  TeamCalls& team_calls(std::string_view team);
+
   mutable std::mutex mu_;
+  std::uint64_t max_series_;
   SeriesTable rejections_;
   SeriesTable tokens_;
   SeriesTable cost_;
+  SeriesTable versions_;
+  std::deque<TeamCalls> teams_;
+  std::unordered_map<std::string, std::size_t> team_index_;
+  std::optional<TeamCalls> other_team_;
 };
 
 // What one scrape reads from a segment through sluice/inspect.h.

@@ -207,6 +207,9 @@ const std::map<std::string, std::string> kFamilies = {
     {"sluice_global_budget_granted", "gauge"},
     {"sluice_global_budget_used", "gauge"},
     {"sluice_global_budget_remaining", "gauge"},
+    {"sluice_model_version_info", "gauge"},
+    {"sluice_team_call_latency_seconds", "histogram"},
+    {"sluice_team_call_ttft_seconds", "histogram"},
     {"sluice_budget_burn_rate", "gauge"},
     {"sluice_budget_exhaustion_seconds", "gauge"},
     {"sluice_alert_firing", "gauge"},
@@ -628,6 +631,70 @@ TEST(AuditTally, CountsWhatWasChargedAndWhatWasRejected) {
   ASSERT_EQ(c.rejections.size(), 1u);
   EXPECT_EQ(c.rejections[0].labels, (std::vector<std::string>{"", "rate_limited"}));
   EXPECT_TRUE(c.rejections[0].value == whole(1));
+}
+
+TEST(AuditTally, ANewModelVersionShowsAsANewSeriesAndEachTeamGetsLatencyHistograms) {
+  AuditTally tally(1000);
+  auto commit = [&](const char* team, const char* version, std::uint64_t latency_ns,
+                    std::uint64_t ttft_ns) {
+    const std::vector<AuditAttributeView> attrs = {{"team", team}, {"model", "gpt-4o"}};
+    DecodedRecord r = record(fb::Event::Commit, fb::Decision::Settled, attrs);
+    r.outcome = "ok";
+    r.model_version = version;
+    r.latency_ns = latency_ns;
+    r.ttft_ns = ttft_ns;
+    tally.observe(r);
+  };
+  commit("pricing", "gpt-4o-2024-08-06", 40'000'000, 8'000'000);  // (25, 50] ms, (5, 10] ms
+  commit("pricing", "gpt-4o-2024-08-06", 9'000'000'000, 0);       // (8, 10] s, no ttft
+  commit("search", "", 0, 0);                                     // nothing reported
+  Exposition e(1000);
+  SegmentReading r;
+  r.status = status_with(0, 0);
+  const std::string text = e.render(r, &tally);
+  std::ofstream("/tmp/x/metrics.txt") << text;
+  Parsed p = parse(text);
+  ASSERT_TRUE(p.errors.empty()) << ::testing::PrintToString(p.errors);
+  EXPECT_EQ(
+      p.value("sluice_model_version_info", {{"model", "gpt-4o"}, {"version", "gpt-4o-2024-08-06"}}),
+      1);
+  EXPECT_EQ(p.all("sluice_model_version_info").size(), 1u);
+  EXPECT_EQ(
+      p.value("sluice_team_call_latency_seconds_bucket", {{"team", "pricing"}, {"le", "0.05"}}), 1);
+  EXPECT_EQ(p.value("sluice_team_call_latency_seconds_bucket", {{"team", "pricing"}, {"le", "10"}}),
+            2);
+  EXPECT_EQ(p.value("sluice_team_call_latency_seconds_count", {{"team", "pricing"}}), 2);
+  EXPECT_EQ(p.value("sluice_team_call_latency_seconds_sum", {{"team", "pricing"}}), 9.04);
+  EXPECT_EQ(p.value("sluice_team_call_ttft_seconds_bucket", {{"team", "pricing"}, {"le", "0.01"}}),
+            1);
+  EXPECT_EQ(p.value("sluice_team_call_ttft_seconds_count", {{"team", "pricing"}}), 1);
+  EXPECT_EQ(p.all("sluice_team_call_latency_seconds_count").size(), 1u);  // search reported nothing
+
+  // The provider starts serving a new version: a second series appears.
+  commit("pricing", "gpt-4o-2024-11-20", 40'000'000, 0);
+  p = parse(e.render(r, &tally));
+  EXPECT_EQ(
+      p.value("sluice_model_version_info", {{"model", "gpt-4o"}, {"version", "gpt-4o-2024-11-20"}}),
+      1);
+  EXPECT_EQ(p.all("sluice_model_version_info").size(), 2u);
+  EXPECT_EQ(p.value("sluice_team_call_latency_seconds_count", {{"team", "pricing"}}), 3);
+}
+
+TEST(AuditTally, TeamsPastTheSeriesCapShareOneOtherHistogram) {
+  AuditTally tally(3);  // two teams of their own, then "__other__"
+  for (const char* team : {"a", "b", "c", "d"}) {
+    const std::vector<AuditAttributeView> attrs = {{"team", team}};
+    DecodedRecord r = record(fb::Event::Commit, fb::Decision::Settled, attrs);
+    r.latency_ns = 1'000'000;
+    tally.observe(r);
+  }
+  const AuditTally::Counts c = tally.counts();
+  ASSERT_EQ(c.teams.size(), 3u);
+  EXPECT_EQ(c.teams[0].team, "a");
+  EXPECT_EQ(c.teams[1].team, "b");
+  EXPECT_EQ(c.teams[2].team, "__other__");
+  EXPECT_EQ(c.teams[2].latency[0], 2u);  // c and d, 1 ms: <= 5 ms
+  EXPECT_EQ(c.teams[2].latency_sum_ns, 2'000'000u);
 }
 
 // ---------------------------------------------------------------------------
