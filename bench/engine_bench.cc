@@ -4,6 +4,9 @@
 //   reserve_commit_3_limits  reserve + commit of a call matching three limits,
 //                            each pair timed alone (see latency.h); audit on
 //   reserve_commit_3_limits_audit_off   the same without audit records
+//   reserve_commit_reported_3_limits    reserve_commit_3_limits with a call
+//                            report on the commit (outcome, latency, TTFT,
+//                            HTTP status, model version)
 //   reserve_only_3_limits    the reserve half of the same (commit untimed)
 //   reject_budget_exhausted  a call whose budget is used up (first limit)
 //   reject_budget_exhausted_audit_off
@@ -146,6 +149,22 @@ void reserve_commit_3_limits_audit_off(benchmark::State& state) {
       /*audit=*/false);
 }
 BENCHMARK(reserve_commit_3_limits_audit_off)->Iterations(1'000'000);
+
+// What a call report adds to the commit: the per-model outcome count and
+// latency and TTFT histograms, the per-limit committed count, and the audit
+// record's call fields and version text.
+void reserve_commit_reported_3_limits(benchmark::State& state) {
+  const CallReport report{Outcome::kOk, 812'000'000, 140'000'000, 200, "gpt-4o-2024-08-06"};
+  time_admitted_calls(state, [&](Client& c, const CallRequest& r, LatencySamples& samples) {
+    const std::uint64_t t0 = TscTimer::now();
+    const Decision d = c.reserve_raw(r);
+    const Settlement s = c.commit(d.reservation_id, kActualInput, kActualOutput, report);
+    const std::uint64_t t1 = TscTimer::now();
+    samples.add(t1 - t0);
+    return d.admitted && s.ok();
+  });
+}
+BENCHMARK(reserve_commit_reported_3_limits)->Iterations(1'000'000);
 
 // What audit adds, measured call by call: each iteration times one
 // reserve + commit on the audit-on segment and one on the audit-off segment,
