@@ -75,7 +75,13 @@ int main(int argc, char** argv) {
       streamed += 400;
     }
     cut_off += budget_gone;
-    spent_nusd += r.commit(1480, streamed).cost_nusd;
+    // How the call went, as the provider client measured it (simulated here:
+    // first token after 350 ms, then 1.5 ms a token).
+    const sluice::CallReport report{budget_gone ? sluice::Outcome::kCutOff : sluice::Outcome::kOk,
+                                    /*latency_ns=*/350'000'000 + streamed * 1'500'000,
+                                    /*ttft_ns=*/350'000'000,
+                                    /*http_status=*/200, /*model_version=*/"gpt-4o-2024-08-06"};
+    spent_nusd += r.commit(1480, streamed, report).cost_nusd;
     ++calls;
     if (pace_ms > 0) sleep_ms(pace_ms);
   }

@@ -72,7 +72,14 @@ int main(int argc, char** argv) {
     latency_ns.push_back(static_cast<std::uint32_t>(now_ns() - t0));
     if (r.admitted()) {
       ++admitted;
-      r.commit(175, 40 + admitted % 20);  // the model answered: settle the real usage
+      // The model answered (one call in 100 with a 503): settle the real usage
+      // and say how the call went (simulated: 180..270 ms).
+      const bool failed = admitted % 100 == 0;
+      r.commit(175, 40 + admitted % 20,
+               {failed ? sluice::Outcome::kProviderError : sluice::Outcome::kOk,
+                /*latency_ns=*/180'000'000 + static_cast<std::uint64_t>(admitted % 10) * 10'000'000,
+                /*ttft_ns=*/0, /*http_status=*/static_cast<std::uint16_t>(failed ? 503 : 200),
+                /*model_version=*/"gpt-4o-mini-2024-07-18"});
     } else {
       ++rejected[sluice::to_string(r.decision().reason)];
     }

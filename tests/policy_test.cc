@@ -98,6 +98,18 @@ TEST(PolicyTest, ExampleLoadsWithExactValues) {
   EXPECT_EQ(usd.period, Period::kDay);
   EXPECT_EQ(usd.amount, 25000000000u);
   EXPECT_EQ(usd.timezone, "America/New_York");
+
+  ASSERT_EQ(p.alerts.size(), 3u);
+  EXPECT_EQ(p.alerts[0].name, "pricing-burn");
+  EXPECT_EQ(p.alerts[0].kind, AlertKind::kExhaustsWithin);
+  EXPECT_EQ(p.alerts[0].budget, "pricing-daily-usd");
+  EXPECT_EQ(p.alerts[0].value_ns, 7'200'000'000'000u);
+  EXPECT_EQ(p.alerts[1].kind, AlertKind::kErrorRateAbove);
+  EXPECT_EQ(p.alerts[1].model, "gpt-4o-mini");
+  EXPECT_EQ(p.alerts[1].rate, 0.05);
+  EXPECT_EQ(p.alerts[2].kind, AlertKind::kP99LatencyAbove);
+  EXPECT_EQ(p.alerts[2].value_ns, 8'000'000'000u);
+  EXPECT_EQ(p.alerts_webhook, "");
   ASSERT_EQ(usd.match.size(), 2u);
   EXPECT_EQ(usd.match[0].attribute, "feature");
   EXPECT_EQ(usd.match[0].value, "quote-agent");
