@@ -89,6 +89,8 @@ struct RecordSpec {
   std::string outcome;
   std::uint64_t latency_ns = 0;
   std::uint64_t ttft_ns = 0;
+  std::uint16_t http_status = 0;
+  std::string model_version;
 };
 
 std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
@@ -106,6 +108,7 @@ std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
   const auto limit = r.limit.empty() ? 0 : fbb.CreateString(r.limit);
   const auto reason = fbb.CreateString(r.reason);
   const auto outcome = r.outcome.empty() ? 0 : fbb.CreateString(r.outcome);
+  const auto version = r.model_version.empty() ? 0 : fbb.CreateString(r.model_version);
   fb::RecordBuilder b(fbb);
   b.add_sequence(r.sequence);
   b.add_time_unix_ns(r.time_unix_ns);
@@ -129,6 +132,8 @@ std::vector<std::uint8_t> encode_record(const RecordSpec& r) {
   if (!r.outcome.empty()) b.add_outcome(outcome);
   if (r.latency_ns != 0) b.add_latency_ns(r.latency_ns);
   if (r.ttft_ns != 0) b.add_ttft_ns(r.ttft_ns);
+  if (r.http_status != 0) b.add_http_status(r.http_status);
+  if (!r.model_version.empty()) b.add_model_version(version);
   fb::FinishRecordBuffer(fbb, b.Finish());
   return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
 }
@@ -447,6 +452,161 @@ TEST_F(AuditCliTest, DecisionFilterKeepsOnlyThatDecision) {
 }
 
 // ---------------------------------------------------------------------------
+// The call report commits carry
+
+// Commits reporting every field, some fields, nothing, or "unreported"; and
+// a reserve. Latencies: 9.812 s, 1.2 s, 30 s, exactly 8 s, 0.5 ms.
+void write_call_report_records(const fs::path& file) {
+  RecordSpec failed = commit_pricing();
+  failed.sequence = 20;
+  failed.outcome = "provider_error";
+  failed.http_status = 503;
+  failed.latency_ns = 9'812'000'000;
+  failed.ttft_ns = 410'000'000;
+  failed.model_version = "gpt-4o-2024-08-06";
+  RecordSpec ok = commit_pricing();
+  ok.sequence = 21;
+  ok.outcome = "ok";
+  ok.http_status = 200;
+  ok.latency_ns = 1'200'000'000;
+  RecordSpec timeout = commit_pricing();
+  timeout.sequence = 22;
+  timeout.outcome = "timeout";
+  timeout.latency_ns = 30'000'000'000;
+  RecordSpec cut = commit_pricing();
+  cut.sequence = 23;
+  cut.outcome = "cut_off";
+  cut.latency_ns = 8'000'000'000;
+  cut.ttft_ns = 249'999'999;  // rounds to 0.250
+  RecordSpec plain = commit_pricing();
+  plain.sequence = 24;
+  RecordSpec reserve = reserve_pricing();
+  reserve.sequence = 25;
+  RecordSpec unreported = commit_pricing();
+  unreported.sequence = 26;
+  unreported.outcome = "unreported";
+  RecordSpec cancelled = commit_pricing();
+  cancelled.sequence = 27;
+  cancelled.outcome = "cancelled_by_client";
+  cancelled.latency_ns = 500'000;  // half a millisecond rounds up to 0.001
+  cancelled.model_version = "v2";
+  for (const RecordSpec& r : {failed, ok, timeout, cut, plain, reserve, unreported, cancelled}) {
+    append_bytes(file, framed(r));
+  }
+}
+
+TEST_F(AuditCliTest, TableRowsEndWithWhatTheCommitsCallReportSaid) {
+  write_call_report_records(older_);
+  const CliRun r = sluice({"audit", "--dir", audit_.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 9u) << r.out;
+  const std::string attrs = "  team=pricing,feature=quote-agent,model=gpt-4o";
+  const std::string tails[] = {
+      attrs +
+          "  outcome=provider_error http=503 latency=9.812s ttft=0.410s "
+          "version=gpt-4o-2024-08-06",
+      attrs + "  outcome=ok http=200 latency=1.200s",
+      attrs + "  outcome=timeout latency=30.000s",
+      attrs + "  outcome=cut_off latency=8.000s ttft=0.250s",
+      attrs,  // a commit without a report
+      attrs,  // a reserve
+      attrs,  // "unreported" is no report
+      attrs + "  outcome=cancelled_by_client latency=0.001s version=v2",
+  };
+  for (std::size_t i = 0; i < std::size(tails); ++i) {
+    EXPECT_TRUE(lines[i + 1].ends_with(tails[i])) << "want ..." << tails[i] << "\n" << lines[i + 1];
+  }
+  for (std::size_t i : {5u, 6u, 7u}) {
+    EXPECT_EQ(lines[i].find("outcome="), std::string::npos) << lines[i];
+    EXPECT_EQ(lines[i].find("latency="), std::string::npos) << lines[i];
+  }
+  // The report does not move the columns: attributes start where the header says.
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].find("team="), lines[0].find("ATTRIBUTES")) << lines[i];
+  }
+}
+
+TEST_F(AuditCliTest, JsonHasTheCallReportFieldsAndNullWhereNotReported) {
+  write_call_report_records(older_);
+  const CliRun r = sluice({"audit", "--dir", audit_.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 8u) << r.out;
+  const json failed = json::parse(lines[0]);
+  EXPECT_EQ(failed["sequence"], 20);
+  EXPECT_EQ(failed["outcome"], "provider_error");
+  EXPECT_EQ(failed["http_status"], 503);
+  EXPECT_EQ(failed["latency_ns"], 9'812'000'000);
+  EXPECT_EQ(failed["ttft_ns"], 410'000'000);
+  EXPECT_EQ(failed["model_version"], "gpt-4o-2024-08-06");
+
+  const json ok = json::parse(lines[1]);
+  EXPECT_EQ(ok["outcome"], "ok");
+  EXPECT_EQ(ok["http_status"], 200);
+  EXPECT_EQ(ok["latency_ns"], 1'200'000'000);
+  EXPECT_TRUE(ok["ttft_ns"].is_null()) << ok;
+  EXPECT_TRUE(ok["model_version"].is_null()) << ok;
+
+  const json cut = json::parse(lines[3]);
+  EXPECT_EQ(cut["outcome"], "cut_off");
+  EXPECT_TRUE(cut["http_status"].is_null()) << cut;
+  EXPECT_EQ(cut["latency_ns"], 8'000'000'000);
+  EXPECT_EQ(cut["ttft_ns"], 249'999'999);
+
+  // A plain commit, a reserve and an "unreported" commit: every key, all null.
+  for (std::size_t i : {4u, 5u, 6u}) {
+    const json doc = json::parse(lines[i]);
+    for (const char* key : {"outcome", "http_status", "latency_ns", "ttft_ns", "model_version"}) {
+      ASSERT_TRUE(doc.contains(key)) << key << " in " << doc;
+      EXPECT_TRUE(doc[key].is_null()) << key << " in " << doc;
+    }
+  }
+  const json cancelled = json::parse(lines[7]);
+  EXPECT_EQ(cancelled["outcome"], "cancelled_by_client");
+  EXPECT_EQ(cancelled["latency_ns"], 500'000);
+  EXPECT_EQ(cancelled["model_version"], "v2");
+}
+
+TEST_F(AuditCliTest, OutcomeFilterKeepsTheRecordsThatReportedThoseOutcomes) {
+  write_call_report_records(older_);
+  EXPECT_EQ(sequences({"--outcome", "ok"}), (Seqs{21}));
+  EXPECT_EQ(sequences({"--outcome", "provider_error"}), (Seqs{20}));
+  EXPECT_EQ(sequences({"--outcome", "timeout"}), (Seqs{22}));
+  EXPECT_EQ(sequences({"--outcome", "cut_off"}), (Seqs{23}));
+  EXPECT_EQ(sequences({"--outcome", "cancelled_by_client"}), (Seqs{27}));
+  EXPECT_EQ(sequences({"--outcome", "error"}), (Seqs{20, 22}));
+  EXPECT_EQ(sequences({"--outcome", "ok,cut_off"}), (Seqs{21, 23}));
+  EXPECT_EQ(sequences({"--outcome", "ok", "--outcome", "error"}), (Seqs{20, 21, 22}));
+  EXPECT_EQ(sequences({"--outcome", "error", "--decision", "admitted"}), (Seqs{}));
+  EXPECT_EQ(sequences({"--outcome", "ok", "--attr", "team=search"}), (Seqs{}));
+}
+
+TEST_F(AuditCliTest, SlowerThanKeepsTheRecordsThatReportedALongerLatency) {
+  write_call_report_records(older_);
+  EXPECT_EQ(sequences({"--slower-than", "8s"}), (Seqs{20, 22}));  // 8 s exactly is not slower
+  EXPECT_EQ(sequences({"--slower-than", "7999ms"}), (Seqs{20, 22, 23}));
+  EXPECT_EQ(sequences({"--slower-than", "1s"}), (Seqs{20, 21, 22, 23}));
+  EXPECT_EQ(sequences({"--slower-than", "0ms"}), (Seqs{20, 21, 22, 23, 27}));
+  EXPECT_EQ(sequences({"--slower-than", "1m"}), (Seqs{}));
+  EXPECT_EQ(sequences({"--slower-than", "10s", "--outcome", "error"}), (Seqs{22}));
+  EXPECT_EQ(sequences({"--slower-than", "2s", "--outcome", "ok"}), (Seqs{}));
+}
+
+TEST_F(AuditCliTest, HelpDocumentsTheCallReportFiltersAndFields) {
+  const CliRun r = sluice({"audit", "--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* needle :
+       {"--outcome", "ok | provider_error | timeout | cancelled_by_client | cut_off | error",
+        "--slower-than", "500ms, 8s, 2m",
+        "outcome=provider_error http=503 latency=9.812s ttft=0.410s version=gpt-4o-2024-08-06",
+        "http_status", "latency_ns", "ttft_ns", "model_version"}) {
+    EXPECT_NE(r.out.find(needle), std::string::npos) << needle << " in\n" << r.out;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Bad input
 
 TEST_F(AuditCliTest, BadFlagValuesAreOneLineAndExit2) {
@@ -466,6 +626,21 @@ TEST_F(AuditCliTest, BadFlagValuesAreOneLineAndExit2) {
       {{"audit", "--dir", d, "--bogus"}, "--bogus"},
       {{"audit", "verify", "--dir", d, "--follow"}, "--follow does not apply"},
       {{"audit", "verify", "--dir", d, "--since", "1h"}, "--since does not apply"},
+      {{"audit", "--dir", d, "--outcome", "failed"},
+       "--outcome 'failed': use ok, provider_error, timeout, cancelled_by_client, cut_off, or "
+       "error (provider_error or timeout)"},
+      {{"audit", "--dir", d, "--outcome", "unreported"}, "--outcome 'unreported'"},
+      {{"audit", "--dir", d, "--outcome", "ok,Timeout"}, "--outcome 'Timeout'"},
+      {{"audit", "--dir", d, "--outcome", "ok,"}, "--outcome 'ok,'"},
+      {{"audit", "--dir", d, "--outcome", ""}, "--outcome ''"},
+      {{"audit", "--dir", d, "--slower-than", "8"},
+       "--slower-than '8': use a whole number and a unit, like 500ms, 8s or 2m"},
+      {{"audit", "--dir", d, "--slower-than", "1.5s"}, "--slower-than '1.5s'"},
+      {{"audit", "--dir", d, "--slower-than", "-1s"}, "--slower-than '-1s'"},
+      {{"audit", "--dir", d, "--slower-than", "99999999999999999999ms"}, "--slower-than"},
+      {{"audit", "--dir", d, "--slower-than", "3000000000w"}, "--slower-than '3000000000w'"},
+      {{"audit", "verify", "--dir", d, "--outcome", "ok"}, "--outcome does not apply"},
+      {{"audit", "verify", "--dir", d, "--slower-than", "1s"}, "--slower-than does not apply"},
   };
   for (const auto& [args, needle] : cases) {
     const CliRun r = sluice(args);
@@ -949,6 +1124,49 @@ TEST_F(LiveAuditTest, ReportCountsTheCallReportsCommitsCarryThroughTheSidecar) {
   EXPECT_EQ(row["latency_p99_ns"], 2'300'000'000);
   EXPECT_EQ(row["ttft_calls"], 1);
   EXPECT_EQ(row["ttft_p50_ns"], 410'000'000);
+}
+
+TEST_F(LiveAuditTest, AuditShowsAndFiltersTheCallReportsCommitsCarryThroughTheSidecar) {
+  testing::SidecarHarness h("auditcli-callrep", std::string(kLivePolicy) + audit_block(), "",
+                            SidecarOptions{});
+  Result<Client> client = Client::attach(h.segment());
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  const std::vector<Attribute> attrs = {{"team", "pricing"}, {"model", "cheap"}};
+  const CallReport reports[] = {
+      {Outcome::kProviderError, 9'812'000'000, 410'000'000, 503, "gpt-4o-2024-08-06"},
+      {Outcome::kUnreported, 0, 0, 0, ""},
+  };
+  for (const CallReport& report : reports) {
+    const Decision d = client->reserve_raw({attrs, 1000, 500});
+    ASSERT_TRUE(d.admitted) << to_string(d.reason);
+    ASSERT_TRUE(client->commit(d.reservation_id, 1000, 500, report).ok());
+  }
+  CliRun r;
+  const bool landed = eventually([&] {
+    r = sluice({"audit", "--json", "--decision", "settled"}, h.segment());
+    return r.exit_code == 0 && lines_of(r.out).size() == 2;
+  });
+  ASSERT_TRUE(landed) << r.exit_code << " " << r.out << r.err;
+  const json reported = json::parse(lines_of(r.out)[0]);
+  EXPECT_EQ(reported["outcome"], "provider_error");
+  EXPECT_EQ(reported["http_status"], 503);
+  EXPECT_EQ(reported["latency_ns"], 9'812'000'000);
+  EXPECT_EQ(reported["ttft_ns"], 410'000'000);
+  EXPECT_EQ(reported["model_version"], "gpt-4o-2024-08-06");
+  const json plain = json::parse(lines_of(r.out)[1]);
+  for (const char* key : {"outcome", "http_status", "latency_ns", "ttft_ns", "model_version"}) {
+    EXPECT_TRUE(plain[key].is_null()) << key << " in " << plain;
+  }
+
+  const CliRun text = sluice({"audit", "--outcome", "error", "--slower-than", "9s"}, h.segment());
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const std::vector<std::string> lines = lines_of(text.out);
+  ASSERT_EQ(lines.size(), 2u) << text.out;  // the header and the failed commit
+  EXPECT_TRUE(lines[1].ends_with(
+      "team=pricing,model=cheap  outcome=provider_error http=503 latency=9.812s ttft=0.410s "
+      "version=gpt-4o-2024-08-06"))
+      << lines[1];
+  EXPECT_NE(lines[1].find(" commit "), std::string::npos) << lines[1];
 }
 
 }  // namespace

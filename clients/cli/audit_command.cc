@@ -173,7 +173,8 @@ int run_verify(const Globals& g, const VerifyOptions& o) {
 // Options of `audit` reach `audit verify` through fallthrough; refuse those
 // that mean nothing there instead of ignoring them.
 std::string misplaced_flag(const CLI::App& audit) {
-  for (const char* flag : {"--follow", "--since", "--until", "--attr", "--decision"}) {
+  for (const char* flag :
+       {"--follow", "--since", "--until", "--attr", "--decision", "--outcome", "--slower-than"}) {
     if (audit.count(flag) > 0) {
       return std::string(flag) +
              " does not apply to sluice audit verify (it checks every frame); "
@@ -207,8 +208,24 @@ void add_audit_commands(CLI::App& app, const Globals& g, std::vector<Command>& o
       ->allow_extra_args(false);
   audit->add_option("--decision", o->filter.decision, "admitted | rejected | settled | abandoned")
       ->type_name("D");
+  audit
+      ->add_option("--outcome", o->filter.outcomes,
+                   "commits whose call report says NAME: ok | provider_error | timeout | "
+                   "cancelled_by_client | cut_off | error (provider_error or timeout); several: "
+                   "ok,timeout or repeat")
+      ->type_name("NAME[,NAME]")
+      ->allow_extra_args(false);
+  audit
+      ->add_option("--slower-than", o->filter.slower_than,
+                   "commits that reported a latency above DURATION: 500ms, 8s, 2m")
+      ->type_name("DURATION");
   audit->add_flag("--json", o->json, "one JSON object per record, one per line");
   audit->footer(
+      "A commit's row ends with what its call report said, leaving out what it did not:\n"
+      "  outcome=provider_error http=503 latency=9.812s ttft=0.410s version=gpt-4o-2024-08-06\n"
+      "(latency and ttft in seconds, to the millisecond); --json has outcome, http_status,\n"
+      "latency_ns, ttft_ns and model_version, null where not reported.\n"
+      "\n"
       "Only records whose frame and FlatBuffers payload verify are printed; the others are\n"
       "counted in one line on stderr. Exit status: 0 done, 1 records not shown (damaged or\n"
       "rejected), 2 bad flags or no audit directory.");

@@ -1,11 +1,14 @@
 #include "audit_filter.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
 #include "args.h"
 #include "record_attributes.h"
+#include "sluice/quota.h"
 
 namespace sluice::cli {
 namespace {
@@ -96,24 +99,48 @@ struct DurationUnit {
 };
 
 // Longest suffix first, so "ms" is not read as "s" (or "m").
-constexpr DurationUnit kAgoUnits[] = {
+constexpr DurationUnit kDurationUnits[] = {
     {"ms", 1'000'000ull},       {"s", kNsPerSecond},         {"m", 60 * kNsPerSecond},
     {"h", 3600 * kNsPerSecond}, {"d", 86400 * kNsPerSecond}, {"w", 7 * (86400 * kNsPerSecond)},
 };
 
-// "10m" back from `now`; nullopt if `t` is not a duration.
-std::optional<std::uint64_t> parse_ago(std::string_view t, std::uint64_t now) {
-  for (const DurationUnit& u : kAgoUnits) {
+// "90s" is 90 of 1 s; kept apart so that each caller decides what overflow means.
+struct Duration {
+  std::uint64_t count = 0;
+  std::uint64_t unit_ns = 0;
+};
+
+// nullopt if `t` is not a whole number and a unit.
+std::optional<Duration> parse_duration(std::string_view t) {
+  for (const DurationUnit& u : kDurationUnits) {
     if (t.size() <= u.suffix.size() || !t.ends_with(u.suffix)) continue;
     const std::string_view digits = t.substr(0, t.size() - u.suffix.size());
     if (digits.front() < '0' || digits.front() > '9') return std::nullopt;
     std::uint64_t n = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
     if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-    if (n > now / u.ns) return 0;  // before 1970: everything
-    return now - n * u.ns;
+    return Duration{n, u.ns};
   }
   return std::nullopt;
+}
+
+// "10m" back from `now`; nullopt if `t` is not a duration.
+std::optional<std::uint64_t> parse_ago(std::string_view t, std::uint64_t now) {
+  const std::optional<Duration> d = parse_duration(t);
+  if (!d) return std::nullopt;
+  if (d->count > now / d->unit_ns) return 0;  // before 1970: everything
+  return now - d->count * d->unit_ns;
+}
+
+// The outcomes --outcome names; "unreported" is not one (no report is not an outcome).
+constexpr Outcome kFilterOutcomes[] = {Outcome::kOk, Outcome::kProviderError, Outcome::kTimeout,
+                                       Outcome::kCancelledByClient, Outcome::kCutOff};
+constexpr std::string_view kAnyError = "error";
+
+std::string outcome_choices() {
+  std::string out;
+  for (Outcome o : kFilterOutcomes) out.append(to_string(o)).append(", ");
+  return out + "or error (provider_error or timeout)";
 }
 
 }  // namespace
@@ -122,6 +149,12 @@ bool AuditFilter::matches(const fb::Record& record) const {
   if (since_unix_ns && record.time_unix_ns() < *since_unix_ns) return false;
   if (until_unix_ns && record.time_unix_ns() > *until_unix_ns) return false;
   if (decision && record.decision() != *decision) return false;
+  if (!outcomes.empty()) {
+    const std::string_view outcome =
+        record.outcome() != nullptr ? record.outcome()->string_view() : std::string_view();
+    if (std::find(outcomes.begin(), outcomes.end(), outcome) == outcomes.end()) return false;
+  }
+  if (slower_than_ns && record.latency_ns() <= *slower_than_ns) return false;
   if (attrs.empty()) return true;
   for (const auto& pair : attrs) {  // not a structured binding: clang 14 cannot capture one
     const std::string& name = pair.first;
@@ -156,6 +189,39 @@ Result<fb::Decision> parse_audit_decision(const std::string& text) {
   return invalid("--decision '" + text + "': use admitted, rejected, settled or abandoned");
 }
 
+Result<std::vector<std::string>> parse_audit_outcomes(const std::vector<std::string>& flags) {
+  std::vector<std::string> out;
+  for (const std::string& flag : flags) {
+    std::string_view rest(flag);
+    while (true) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view name = rest.substr(0, comma);
+      Outcome o = Outcome::kUnreported;
+      if (name == kAnyError) {
+        out.emplace_back(to_string(Outcome::kProviderError));
+        out.emplace_back(to_string(Outcome::kTimeout));
+      } else if (parse_outcome(name, &o) && o != Outcome::kUnreported) {
+        out.emplace_back(name);
+      } else {
+        const std::string shown = name.empty() ? flag : std::string(name);
+        return invalid("--outcome '" + shown + "': use " + outcome_choices() +
+                       ", several separated by commas");
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+Result<std::uint64_t> parse_audit_duration(const std::string& flag, const std::string& text) {
+  const std::optional<Duration> d = parse_duration(text);
+  if (!d || d->count > UINT64_MAX / d->unit_ns) {
+    return invalid(flag + " '" + text + "': use a whole number and a unit, like 500ms, 8s or 2m");
+  }
+  return d->count * d->unit_ns;
+}
+
 Result<AuditFilter> parse_audit_filter(const AuditFilterOptions& options,
                                        std::uint64_t now_unix_ns) {
   AuditFilter f;
@@ -182,6 +248,16 @@ Result<AuditFilter> parse_audit_filter(const AuditFilterOptions& options,
     Result<fb::Decision> d = parse_audit_decision(options.decision);
     if (!d.ok()) return d.status();
     f.decision = d.value();
+  }
+  if (!options.outcomes.empty()) {
+    Result<std::vector<std::string>> outcomes = parse_audit_outcomes(options.outcomes);
+    if (!outcomes.ok()) return outcomes.status();
+    f.outcomes = std::move(outcomes.value());
+  }
+  if (!options.slower_than.empty()) {
+    Result<std::uint64_t> t = parse_audit_duration("--slower-than", options.slower_than);
+    if (!t.ok()) return t.status();
+    f.slower_than_ns = t.value();
   }
   return f;
 }

@@ -2,9 +2,11 @@
 
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 
 #include "output.h"
 #include "record_attributes.h"
+#include "sluice/quota.h"
 
 namespace sluice::cli {
 namespace {
@@ -27,6 +29,9 @@ std::string text(const flatbuffers::String* s) { return s != nullptr ? s->str() 
 json text_or_null(const flatbuffers::String* s) {
   return s != nullptr && s->size() > 0 ? json(s->str()) : json(nullptr);
 }
+
+// The call report's numbers are 0 when not reported.
+json number_or_null(std::uint64_t n) { return n != 0 ? json(n) : json(nullptr); }
 
 // Control characters (a newline in an attribute value) would break a row.
 std::string printable(const std::string& s) { return printable_text(s); }
@@ -54,6 +59,34 @@ std::string tokens_text(const fb::Record& r) {
   const std::uint64_t in = actual ? r.actual_input_tokens() : r.est_input_tokens();
   const std::uint64_t out = actual ? r.actual_output_tokens() : r.est_output_tokens();
   return std::to_string(in) + "/" + std::to_string(out);
+}
+
+// The outcome a record's call report names; "" when it reports none
+// (absent, empty or "unreported").
+std::string_view reported_outcome(const fb::Record& r) {
+  const std::string_view name =
+      r.outcome() != nullptr ? r.outcome()->string_view() : std::string_view();
+  return name == to_string(Outcome::kUnreported) ? std::string_view() : name;
+}
+
+// "outcome=provider_error http=503 latency=9.812s ttft=0.410s version=gpt-4o-2024-08-06",
+// without what the commit did not report; "" when it reported nothing.
+std::string call_report_text(const fb::Record& r) {
+  std::string out;
+  const auto add = [&out](std::string_view key, const std::string& value) {
+    if (!out.empty()) out += ' ';
+    out.append(key).append("=").append(value);
+  };
+  if (const std::string_view outcome = reported_outcome(r); !outcome.empty()) {
+    add("outcome", printable(std::string(outcome)));
+  }
+  if (r.http_status() != 0) add("http", std::to_string(r.http_status()));
+  if (r.latency_ns() != 0) add("latency", format_seconds(r.latency_ns()) + "s");
+  if (r.ttft_ns() != 0) add("ttft", format_seconds(r.ttft_ns()) + "s");
+  if (const std::string version = text(r.model_version()); !version.empty()) {
+    add("version", printable(version));
+  }
+  return out;
 }
 
 void print_line(const std::string& time, const std::string& event, const std::string& decision,
@@ -117,6 +150,7 @@ json audit_record_json(const fb::Record& r) {
   if (r.shadow_rejects() != nullptr) {
     for (const flatbuffers::String* s : *r.shadow_rejects()) shadows.push_back(text(s));
   }
+  const std::string_view outcome = reported_outcome(r);
   return {{"sequence", r.sequence()},
           {"time", rfc3339_ns(r.time_unix_ns())},
           {"time_unix_ns", r.time_unix_ns()},
@@ -138,7 +172,12 @@ json audit_record_json(const fb::Record& r) {
           {"retry_after_ms",
            r.retry_after_ns() / 1'000'000 + (r.retry_after_ns() % 1'000'000 != 0 ? 1 : 0)},
           {"shadow_rejects", std::move(shadows)},
-          {"policy_generation", r.policy_generation()}};
+          {"policy_generation", r.policy_generation()},
+          {"outcome", outcome.empty() ? json(nullptr) : json(std::string(outcome))},
+          {"http_status", number_or_null(r.http_status())},
+          {"latency_ns", number_or_null(r.latency_ns())},
+          {"ttft_ns", number_or_null(r.ttft_ns())},
+          {"model_version", text_or_null(r.model_version())}};
 }
 
 void print_audit_table_header() {
@@ -146,9 +185,11 @@ void print_audit_table_header() {
 }
 
 void print_audit_row(const fb::Record& r) {
+  std::string tail = attributes_text(r);
+  if (std::string report = call_report_text(r); !report.empty()) tail += "  " + report;
   print_line(rfc3339_ns(r.time_unix_ns()), audit_event_name(r.event()),
              audit_decision_name(r.decision()), reason_and_limit(r), tokens_text(r),
-             format_usd(r.cost_nusd()), attributes_text(r));
+             format_usd(r.cost_nusd()), tail);
 }
 
 }  // namespace sluice::cli

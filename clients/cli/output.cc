@@ -63,6 +63,14 @@ double usd(std::uint64_t nano_usd) {
   return static_cast<double>(nano_usd) / static_cast<double>(kNanoPerUsd);
 }
 
+std::string format_seconds(std::uint64_t ns) {
+  const std::uint64_t ms = ns / 1'000'000 + (ns % 1'000'000 >= 500'000 ? 1 : 0);
+  char text[32];
+  std::snprintf(text, sizeof text, "%llu.%03llu", static_cast<unsigned long long>(ms / 1000),
+                static_cast<unsigned long long>(ms % 1000));
+  return text;
+}
+
 std::string counted(std::uint64_t n, const std::string& noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }

@@ -21,6 +21,9 @@ std::string format_usd_fixed(std::uint64_t nano_usd);
 // USD as a JSON number (nano-dollar precision).
 double usd(std::uint64_t nano_usd);
 
+// "2.300": nanoseconds as seconds to the millisecond, rounded half up.
+std::string format_seconds(std::uint64_t ns);
+
 // "1 frame", "2 frames".
 std::string counted(std::uint64_t n, const std::string& noun);
 

@@ -70,12 +70,7 @@ std::string optional_number(const std::optional<std::uint64_t>& n) {
 
 // "2.300": seconds, to the millisecond (rounded); "-" when none.
 std::string seconds_text(const std::optional<std::uint64_t>& ns) {
-  if (!ns) return "-";
-  const std::uint64_t ms = (*ns + 500'000) / 1'000'000;
-  char text[32];
-  std::snprintf(text, sizeof text, "%llu.%03llu", static_cast<unsigned long long>(ms / 1000),
-                static_cast<unsigned long long>(ms % 1000));
-  return text;
+  return ns ? format_seconds(*ns) : "-";
 }
 
 // "12.50%"; "-" when no call reported an outcome.
