@@ -309,6 +309,76 @@ static void calls_outside_the_bounds_are_errors_naming_the_bound(sluice_client* 
   CHECK(sluice_cancel(c, d.reservation_id) == SLUICE_ERR_UNKNOWN_RESERVATION);
 }
 
+/* A commit may say how the model call went; c_abi_wrapper_test.cc finds
+ * these two in the segment's gpt-4o call stats (ok at 812.5 ms, first
+ * token at 95 ms; a timeout at 30 s). A report out of range is refused
+ * naming the field, and the reservation stays open. */
+static void commit_report_says_how_the_call_went(sluice_client* c) {
+  static const sluice_attr kBulk[] = {{"team", "bulk"}, {"model", "gpt-4o"}};
+  sluice_call_report report;
+  memset(&report, 0, sizeof report);
+  report.outcome = SLUICE_OUTCOME_OK;
+  report.latency_ns = 812500000;
+  report.ttft_ns = 95000000;
+  report.http_status = 200;
+  report.model_version = "gpt-4o-2024-08-06";
+  sluice_decision d;
+  uint64_t cost = 0;
+  CHECK(sluice_reserve(c, kBulk, 2, 100, 100, 0, &d) == SLUICE_OK);
+  CHECK(d.admitted == 1);
+  CHECK(sluice_commit_report(c, d.reservation_id, 100, 50, &report, &cost) == SLUICE_OK);
+  CHECK_U64(cost, 750000); /* 100 * 2500 + 50 * 10000 */
+  CHECK(sluice_commit_report(c, d.reservation_id, 100, 50, &report, &cost) ==
+        SLUICE_ERR_UNKNOWN_RESERVATION);
+  CHECK(CONTAINS(sluice_last_error(), "sluice_commit_report: unknown reservation"));
+
+  char version[SLUICE_MAX_MODEL_VERSION_BYTES + 2];
+  memset(version, 'v', sizeof version - 1);
+  version[sizeof version - 1] = '\0'; /* 129 bytes */
+  CHECK(sluice_reserve(c, kBulk, 2, 100, 100, 0, &d) == SLUICE_OK);
+  report.outcome = SLUICE_OUTCOME_CUT_OFF + 1;
+  CHECK(sluice_commit_report(c, d.reservation_id, 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(),
+                 "sluice_commit_report: outcome 6 is not a SLUICE_OUTCOME_* value; reservation"));
+  CHECK(CONTAINS(sluice_last_error(), "is unchanged and still open"));
+  report.outcome = -1;
+  CHECK(sluice_commit_report(c, d.reservation_id, 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "outcome -1 is not a SLUICE_OUTCOME_* value"));
+  report.outcome = SLUICE_OUTCOME_TIMEOUT;
+  report.http_status = 65736; /* 200 once narrowed to 16 bits: must not pass as 200 */
+  CHECK(sluice_commit_report(c, d.reservation_id, 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "http_status 65736 is more than 999"));
+  report.http_status = SLUICE_MAX_HTTP_STATUS + 1;
+  CHECK(sluice_commit_report(c, d.reservation_id, 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "http_status 1000 is more than 999"));
+  report.http_status = 0;
+  report.model_version = version;
+  CHECK(sluice_commit_report(c, d.reservation_id, 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "model_version is longer than 128 bytes"));
+  CHECK(strchr(sluice_last_error(), '\n') == NULL);
+  CHECK(sluice_commit_report(c, d.reservation_id, SLUICE_MAX_TOKENS + 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(), "model_version is longer")); /* the report comes first */
+  report.model_version = NULL;                                     /* not reported */
+  CHECK(sluice_commit_report(c, d.reservation_id, SLUICE_MAX_TOKENS + 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(CONTAINS(sluice_last_error(),
+                 "sluice_commit_report: input_tokens 4294967297 is more than 4294967296"));
+  CHECK(sluice_commit_report(NULL, d.reservation_id, 1, 1, &report, &cost) ==
+        SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK_STR(sluice_last_error(), "sluice_commit_report: client is NULL");
+  /* Still open, still at its estimate: it commits, as a timeout after 30 s. */
+  report.latency_ns = 30 * kSecond;
+  report.ttft_ns = 0;
+  CHECK(sluice_commit_report(c, d.reservation_id, 100, 0, &report, &cost) == SLUICE_OK);
+  CHECK_U64(cost, 250000);
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: c_abi_test SEGMENT (a sluiced running c_abi_wrapper_test's policy)\n");
@@ -333,6 +403,7 @@ int main(int argc, char** argv) {
   held_reservation_settles_from_another_client(c, segment);
   null_and_out_of_range_arguments_are_errors(c);
   calls_outside_the_bounds_are_errors_naming_the_bound(c);
+  commit_report_says_how_the_call_went(c);
   sluice_detach(c);
 
   if (failures > 0) {

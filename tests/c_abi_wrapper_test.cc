@@ -117,11 +117,39 @@ class CAbi : public ::testing::Test {
   pid_t sluiced_ = -1;
 };
 
+// The call stats row of `model`, or nullptr.
+const ModelCallRow* row_of(const std::vector<ModelCallRow>& rows, const std::string& model) {
+  for (const ModelCallRow& r : rows) {
+    if (r.model == model) return &r;
+  }
+  return nullptr;
+}
+
 TEST_F(CAbi, CProgramPassesEveryCheckAgainstARealSluiced) {
   std::string out;
   EXPECT_EQ(run({kBuild + "/tests/c_abi_client", segment_}, &out), 0) << out;
   EXPECT_NE(out.find("c_abi_test: all "), std::string::npos) << out;
   EXPECT_EQ(out.find("failed"), std::string::npos) << out;
+
+  // What commit_report_says_how_the_call_went reported, and nothing it refused.
+  Result<std::vector<ModelCallRow>> rows = list_model_calls(segment_);
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  const ModelCallRow* gpt = row_of(rows.value(), "gpt-4o");
+  ASSERT_NE(gpt, nullptr);
+  ASSERT_EQ(gpt->calls.size(), 6u);
+  EXPECT_EQ(gpt->calls[SLUICE_OUTCOME_OK], 1u);
+  EXPECT_EQ(gpt->calls[SLUICE_OUTCOME_PROVIDER_ERROR], 0u);
+  EXPECT_EQ(gpt->calls[SLUICE_OUTCOME_TIMEOUT], 1u);
+  EXPECT_EQ(gpt->calls[SLUICE_OUTCOME_CANCELLED_BY_CLIENT], 0u);
+  EXPECT_EQ(gpt->calls[SLUICE_OUTCOME_CUT_OFF], 0u);
+  std::vector<std::uint64_t> latency(20, 0), ttft(20, 0);
+  latency[7] = 1;   // 812.5 ms: (500, 1000]
+  latency[16] = 1;  // 30 s: (20, 30] s
+  ttft[4] = 1;      // 95 ms: (50, 100]
+  EXPECT_EQ(gpt->latency_counts, latency);
+  EXPECT_EQ(gpt->latency_sum_us, 812'500u + 30'000'000u);
+  EXPECT_EQ(gpt->ttft_counts, ttft);
+  EXPECT_EQ(gpt->ttft_sum_us, 95'000u);
 }
 
 // libsluice.so loaded as an application loads it, its functions by name.
@@ -131,6 +159,7 @@ struct LibSluice {
   decltype(&sluice_detach) detach = nullptr;
   decltype(&sluice_reserve) reserve = nullptr;
   decltype(&sluice_commit) commit = nullptr;
+  decltype(&sluice_commit_report) commit_report = nullptr;
   decltype(&sluice_cancel) cancel = nullptr;
   decltype(&sluice_extend) extend = nullptr;
 
@@ -140,6 +169,8 @@ struct LibSluice {
     detach = reinterpret_cast<decltype(detach)>(::dlsym(handle, "sluice_detach"));
     reserve = reinterpret_cast<decltype(reserve)>(::dlsym(handle, "sluice_reserve"));
     commit = reinterpret_cast<decltype(commit)>(::dlsym(handle, "sluice_commit"));
+    commit_report =
+        reinterpret_cast<decltype(commit_report)>(::dlsym(handle, "sluice_commit_report"));
     cancel = reinterpret_cast<decltype(cancel)>(::dlsym(handle, "sluice_cancel"));
     extend = reinterpret_cast<decltype(extend)>(::dlsym(handle, "sluice_extend"));
   }
@@ -153,7 +184,8 @@ struct LibSluice {
 TEST_F(CAbi, ReserveExtendCommitCancelAndRejectAllocateNothing) {
   LibSluice lib;
   ASSERT_NE(lib.handle, nullptr) << ::dlerror();
-  ASSERT_TRUE(lib.attach && lib.detach && lib.reserve && lib.commit && lib.cancel && lib.extend);
+  ASSERT_TRUE(lib.attach && lib.detach && lib.reserve && lib.commit && lib.commit_report &&
+              lib.cancel && lib.extend);
   sluice_client* c = nullptr;
   g_counting = true;
   ASSERT_EQ(lib.attach(segment_.c_str(), &c), SLUICE_OK);
@@ -161,9 +193,12 @@ TEST_F(CAbi, ReserveExtendCommitCancelAndRejectAllocateNothing) {
   ASSERT_GT(g_allocations.load(), 0) << "the count must see libsluice's allocations";
   const sluice_attr call[] = {{"team", "bulk"}, {"feature", "f"}, {"model", "gpt-4o"}};
   const sluice_attr unpriced[] = {{"team", "bulk"}, {"model", "mystery"}};
+  const sluice_call_report report{812'500'000, 95'000'000, SLUICE_OUTCOME_OK, 200,
+                                  "gpt-4o-2024-08-06"};
+  const sluice_call_report bad{0, 0, SLUICE_OUTCOME_OK, 1000, nullptr};
   auto round = [&] {
     int failures = 0;
-    sluice_decision d{}, e{}, r{};
+    sluice_decision d{}, e{}, r{}, t{};
     sluice_extension x{};
     std::uint64_t cost = 0;
     failures += lib.reserve(c, call, 3, 100, 100, 0, &d) != SLUICE_OK || !d.admitted;
@@ -173,6 +208,11 @@ TEST_F(CAbi, ReserveExtendCommitCancelAndRejectAllocateNothing) {
     failures += lib.cancel(c, e.reservation_id) != SLUICE_OK;
     failures += lib.reserve(c, unpriced, 2, 1, 1, 0, &r) != SLUICE_OK || r.admitted;
     failures += lib.commit(c, d.reservation_id, 1, 1, &cost) != SLUICE_ERR_UNKNOWN_RESERVATION;
+    failures += lib.reserve(c, call, 3, 10, 10, 0, &t) != SLUICE_OK || !t.admitted;
+    failures +=
+        lib.commit_report(c, t.reservation_id, 10, 10, &bad, &cost) != SLUICE_ERR_INVALID_ARGUMENT;
+    failures += lib.commit_report(c, t.reservation_id, 10, 10, &report, &cost) != SLUICE_OK ||
+                cost != 125000;
     return failures;
   };
   EXPECT_EQ(round(), 0);  // warm: this thread's error buffer exists from here on
@@ -184,6 +224,58 @@ TEST_F(CAbi, ReserveExtendCommitCancelAndRejectAllocateNothing) {
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(g_allocations.load(), 0);
   lib.detach(c);
+}
+
+TEST_F(CAbi, ReportedCommitsCountByOutcomeAndPlainOnesAsUnreported) {
+  LibSluice lib;
+  ASSERT_NE(lib.handle, nullptr) << ::dlerror();
+  ASSERT_TRUE(lib.attach && lib.reserve && lib.commit && lib.commit_report && lib.cancel &&
+              lib.detach);
+  sluice_client* c = nullptr;
+  ASSERT_EQ(lib.attach(segment_.c_str(), &c), SLUICE_OK);
+  const sluice_attr call[] = {{"team", "pricing"}, {"model", "gpt-4o"}};
+  const std::string longest(SLUICE_MAX_MODEL_VERSION_BYTES, 'v');
+  const sluice_call_report error{9'000'000'000, 0, SLUICE_OUTCOME_PROVIDER_ERROR, 529, nullptr};
+  const sluice_call_report cut{40'000'000, 8'000'000, SLUICE_OUTCOME_CUT_OFF, 200, ""};
+  const sluice_call_report versioned{0, 0, SLUICE_OUTCOME_OK, 0, longest.c_str()};
+  const sluice_call_report* const reports[] = {&error, &cut, &versioned, nullptr};
+  std::uint64_t cost = 0;
+  for (const sluice_call_report* report : reports) {
+    sluice_decision d{};
+    ASSERT_EQ(lib.reserve(c, call, 2, 100, 100, 0, &d), SLUICE_OK);
+    ASSERT_EQ(d.admitted, 1);
+    EXPECT_EQ(lib.commit_report(c, d.reservation_id, 100, 100, report, &cost), SLUICE_OK);
+    EXPECT_EQ(cost, 1'250'000u);
+  }
+  sluice_decision d{};
+  ASSERT_EQ(lib.reserve(c, call, 2, 100, 100, 0, &d), SLUICE_OK);
+  EXPECT_EQ(lib.commit(c, d.reservation_id, 100, 100, &cost), SLUICE_OK);  // the old call
+  // Refused: counts nothing, charges nothing. $0.05 - 5 x $0.00125 leaves
+  // exactly 4375 output tokens, which the refused one still holds 200 of.
+  const std::string too_long(SLUICE_MAX_MODEL_VERSION_BYTES + 1, 'v');
+  const sluice_call_report refused{1, 1, SLUICE_OUTCOME_OK, 200, too_long.c_str()};
+  ASSERT_EQ(lib.reserve(c, call, 2, 0, 200, 0, &d), SLUICE_OK);
+  EXPECT_EQ(lib.commit_report(c, d.reservation_id, 0, 100, &refused, &cost),
+            SLUICE_ERR_INVALID_ARGUMENT);
+  sluice_decision rest{};
+  ASSERT_EQ(lib.reserve(c, call, 2, 0, 4375 - 200 + 1, 0, &rest), SLUICE_OK);
+  EXPECT_EQ(rest.admitted, 0);
+  EXPECT_EQ(lib.cancel(c, d.reservation_id), SLUICE_OK);
+  ASSERT_EQ(lib.reserve(c, call, 2, 0, 4375, 0, &rest), SLUICE_OK);
+  EXPECT_EQ(rest.admitted, 1);
+  EXPECT_EQ(lib.cancel(c, rest.reservation_id), SLUICE_OK);
+  lib.detach(c);
+
+  Result<std::vector<ModelCallRow>> rows = list_model_calls(segment_);
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  const ModelCallRow* gpt = row_of(rows.value(), "gpt-4o");
+  ASSERT_NE(gpt, nullptr);
+  // unreported (NULL report, plain commit), ok, provider_error, timeout, cancelled, cut_off
+  EXPECT_EQ(gpt->calls, (std::vector<std::uint64_t>{2, 1, 1, 0, 0, 1}));
+  EXPECT_EQ(gpt->latency_sum_us, 9'000'000u + 40'000u);
+  EXPECT_EQ(gpt->latency_counts[13], 1u);  // 9 s: (8, 10] s
+  EXPECT_EQ(gpt->latency_counts[3], 1u);   // 40 ms: (25, 50]
+  EXPECT_EQ(gpt->ttft_sum_us, 8'000u);
 }
 
 TEST(CAbiProgram, WithoutASegmentPrintsOneUsageLineAndExits2) {
@@ -205,12 +297,13 @@ TEST(CAbiLibrary, ExportsOnlyTheSluiceFunctions) {
     exported.push_back(name);
     EXPECT_EQ(name.rfind("sluice_", 0), 0u) << "libsluice.so exports " << name;
   }
-  for (const char* f : {"sluice_attach", "sluice_detach", "sluice_reserve", "sluice_commit",
-                        "sluice_cancel", "sluice_extend", "sluice_limit_name", "sluice_reason_name",
-                        "sluice_strerror", "sluice_last_error"}) {
+  for (const char* f :
+       {"sluice_attach", "sluice_detach", "sluice_reserve", "sluice_commit", "sluice_commit_report",
+        "sluice_cancel", "sluice_extend", "sluice_limit_name", "sluice_reason_name",
+        "sluice_strerror", "sluice_last_error"}) {
     EXPECT_NE(std::find(exported.begin(), exported.end(), f), exported.end()) << f;
   }
-  EXPECT_EQ(exported.size(), 10u) << symbols;
+  EXPECT_EQ(exported.size(), 11u) << symbols;
 }
 
 TEST(CAbiPackage, PkgConfigFileNamesTheLibraryAndTheHeader) {

@@ -454,6 +454,110 @@ TEST_F(CliTest, UnknownAndSettledReservationsExitOneChargingNothing) {
   EXPECT_EQ(status()["reservations_in_flight"], 0);
 }
 
+// The call stats row of `model` in this test's segment; calls empty if none.
+ModelCallRow model_calls(const std::string& segment, const std::string& model) {
+  Result<std::vector<ModelCallRow>> rows = list_model_calls(segment);
+  EXPECT_TRUE(rows.ok()) << rows.status().message();
+  if (!rows.ok()) return {};
+  for (const ModelCallRow& r : rows.value()) {
+    if (r.model == model) return r;
+  }
+  return {};
+}
+
+TEST_F(CliTest, CommitAndChargeReportHowTheCallWentToThePerModelStats) {
+  const json res = sluice_json(with(
+      {"reserve"}, with(pricing_call(), {"--input-tokens", "1000", "--max-output-tokens", "500"})));
+  ASSERT_EQ(res["admitted"], true) << res;
+  const std::string id = std::to_string(res["reservation"].get<std::uint64_t>());
+  const json commit = sluice_json({"commit", id, "--input-tokens", "1000", "--output-tokens", "200",
+                                   "--latency-ms", "812.5", "--ttft-ms", "95", "--outcome", "ok",
+                                   "--http-status", "200", "--model-version", "gpt-4o-2024-08-06"});
+  EXPECT_EQ(commit, json({{"committed", true},
+                          {"reservation", res["reservation"]},
+                          {"reservation_str", id},
+                          {"cost_usd", 0.0045}}));
+  const CliRun timeout =
+      sluice(with({"charge"}, with(pricing_call(),
+                                   {"--input-tokens", "100", "--output-tokens", "0", "--latency-ms",
+                                    "30000", "--outcome", "timeout", "--http-status", "504"})));
+  EXPECT_EQ(timeout.exit_code, 0) << timeout.err;
+  EXPECT_EQ(timeout.out.rfind("charged $0.00025 (reservation ", 0), 0u) << timeout.out;
+  const CliRun plain = sluice(
+      with({"charge"}, with(pricing_call(), {"--input-tokens", "1", "--output-tokens", "1"})));
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+
+  const ModelCallRow gpt = model_calls(segment_, "gpt-4o");
+  // unreported, ok, provider_error, timeout, cancelled_by_client, cut_off
+  EXPECT_EQ(gpt.calls, (std::vector<std::uint64_t>{1, 1, 0, 1, 0, 0}));
+  std::vector<std::uint64_t> latency(20, 0), ttft(20, 0);
+  latency[7] = 1;   // 812.5 ms: (500, 1000]
+  latency[16] = 1;  // 30 s: (20, 30] s
+  ttft[4] = 1;      // 95 ms: (50, 100]
+  EXPECT_EQ(gpt.latency_counts, latency);
+  EXPECT_EQ(gpt.latency_sum_us, 812'500u + 30'000'000u);
+  EXPECT_EQ(gpt.ttft_counts, ttft);
+  EXPECT_EQ(gpt.ttft_sum_us, 95'000u);
+  EXPECT_EQ(pricing_used(), 0.0047625);  // 0.0045 + 0.00025 + 0.0000125
+}
+
+TEST_F(CliTest, BadReportFlagsExitTwoNamingTheFlagAndChargeNothing) {
+  const json res = sluice_json(with(
+      {"reserve"}, with(pricing_call(), {"--input-tokens", "0", "--max-output-tokens", "100"})));
+  ASSERT_EQ(res["admitted"], true) << res;
+  const std::string id = std::to_string(res["reservation"].get<std::uint64_t>());
+  const std::string ms = "must be milliseconds, 0 or more with at most 6 decimals, e.g. ";
+  const std::string http_status =
+      "must be the provider's HTTP status, a whole number up to 999, e.g. "
+      "--http-status 200\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--latency-ms=-5"}, "--latency-ms '-5': " + ms + "--latency-ms 812.5\n"},
+      {{"--latency-ms", "812,5"}, "--latency-ms '812,5': " + ms + "--latency-ms 812.5\n"},
+      {{"--latency-ms", "1e3"}, "--latency-ms '1e3': " + ms + "--latency-ms 812.5\n"},
+      {{"--latency-ms", ".5"}, "--latency-ms '.5': " + ms + "--latency-ms 812.5\n"},
+      {{"--latency-ms", "5."}, "--latency-ms '5.': " + ms + "--latency-ms 812.5\n"},
+      {{"--latency-ms", "0.0000001"}, "--latency-ms '0.0000001': " + ms + "--latency-ms 812.5\n"},
+      {{"--latency-ms", "18446744073709.551616"},
+       "--latency-ms '18446744073709.551616': " + ms + "--latency-ms 812.5\n"},
+      {{"--ttft-ms", "fast"}, "--ttft-ms 'fast': " + ms + "--ttft-ms 812.5\n"},
+      {{"--outcome", "success"},
+       "--outcome 'success': must be ok, provider_error, timeout, cancelled_by_client or "
+       "cut_off, e.g. --outcome ok\n"},
+      {{"--outcome", "OK"},
+       "--outcome 'OK': must be ok, provider_error, timeout, cancelled_by_client or cut_off, "
+       "e.g. --outcome ok\n"},
+      {{"--http-status", "1000"}, "--http-status '1000': " + http_status},
+      {{"--http-status=-1"}, "--http-status '-1': " + http_status},
+      {{"--http-status", "65736"}, "--http-status '65736': " + http_status},
+      {{"--model-version", std::string(129, 'v')},
+       "--model-version: 129 bytes, at most 128; pass the version the response named, e.g. "
+       "--model-version gpt-4o-2024-08-06\n"},
+  };
+  for (const auto& [flags, want] : cases) {
+    const CliRun commit =
+        sluice(with({"commit", id, "--input-tokens", "0", "--output-tokens", "50"}, flags));
+    EXPECT_EQ(commit.exit_code, 2) << want;
+    EXPECT_EQ(commit.err, "sluice: " + want);
+    EXPECT_EQ(commit.out, "");
+    const CliRun charge = sluice(with(
+        {"charge"},
+        with(pricing_call(), with({"--input-tokens", "1000", "--output-tokens", "500"}, flags))));
+    EXPECT_EQ(charge.exit_code, 2) << want;
+    EXPECT_EQ(charge.err, "sluice: " + want);
+  }
+  EXPECT_EQ(pricing_used(), 0.001);  // the reservation alone, still held
+  const json s = status();
+  EXPECT_EQ(s["admitted_total"], 1);  // charge refused before the segment was touched
+  EXPECT_EQ(s["reservations_in_flight"], 1);
+  // The bounds themselves are taken, and the reservation commits once.
+  const CliRun ok = sluice({"commit", id, "--input-tokens", "0", "--output-tokens", "50",
+                            "--latency-ms", "0.000001", "--outcome", "cut_off", "--http-status",
+                            "999", "--model-version", std::string(128, 'v')});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(pricing_used(), 0.0005);
+  EXPECT_EQ(model_calls(segment_, "gpt-4o").calls, (std::vector<std::uint64_t>{0, 0, 0, 0, 0, 1}));
+}
+
 TEST_F(CliTest, ValuesThatAreNotUtf8AreChargedAndPrintedAsValidJson) {
   const std::string odd = "caf\xe9\xff";  // Latin-1 bytes, not UTF-8
   ASSERT_EQ(sluice({"charge", "--attr", "team=" + odd, "--model", "gpt-4o", "--input-tokens", "0",
@@ -530,6 +634,18 @@ TEST_F(CliTest, HelpOnASubcommandExitsZero) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--max-output-tokens"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--ttl"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--outcome"), std::string::npos) << r.out;  // reported on commit
+  for (const char* command : {"commit", "charge"}) {
+    const CliRun help = sluice({command, "--help"}, false);
+    EXPECT_EQ(help.exit_code, 0);
+    for (const char* flag :
+         {"--latency-ms", "--ttft-ms", "--outcome", "--http-status", "--model-version"}) {
+      EXPECT_NE(help.out.find(flag), std::string::npos) << command << " " << flag << help.out;
+    }
+    EXPECT_NE(help.out.find("ok, provider_error, timeout, cancelled_by_client or"),
+              std::string::npos)
+        << help.out;
+  }
 }
 
 }  // namespace

@@ -18,6 +18,13 @@
  *     ... call the model ...
  *     uint64_t cost_nusd = 0;
  *     sluice_commit(client, d.reservation_id, 1180, 412, &cost_nusd);  // or sluice_cancel
+ *     // or, saying how the call went (into the audit record and sluiced's metrics):
+ *     //   sluice_call_report report = {0};
+ *     //   report.outcome = SLUICE_OUTCOME_OK;
+ *     //   report.latency_ns = 812500000;
+ *     //   report.http_status = 200;
+ *     //   report.model_version = "gpt-4o-2024-08-06";
+ *     //   sluice_commit_report(client, d.reservation_id, 1180, 412, &report, &cost_nusd);
  *   }
  *   sluice_detach(client);
  *
@@ -25,7 +32,7 @@
  * one-line message for the calling thread, read with sluice_last_error().
  * A rejected call is not an error: sluice_reserve returns SLUICE_OK with
  * decision.admitted == 0 (a call outside the SLUICE_MAX_* bounds below is
- * one). No function throws, and sluice_reserve, _commit,
+ * one). No function throws, and sluice_reserve, _commit, _commit_report,
  * _cancel and _extend never allocate, lock or make a system call.
  *
  * A sluice_client belongs to one thread at a time: create one per thread.
@@ -89,6 +96,23 @@ enum {
 #define SLUICE_MAX_ATTRIBUTE_BYTES 1024       /* all names and values, 2 more each */
 #define SLUICE_MAX_TOKENS ((uint64_t)1 << 32) /* input, output, or output after extends */
 
+/* How the model call a commit settles ended (sluice_call_report.outcome).
+ * Names as "unreported", "ok", "provider_error", "timeout",
+ * "cancelled_by_client", "cut_off"; the values never change. */
+enum {
+  SLUICE_OUTCOME_UNREPORTED = 0, /* what a plain sluice_commit counts */
+  SLUICE_OUTCOME_OK = 1,
+  SLUICE_OUTCOME_PROVIDER_ERROR = 2,
+  SLUICE_OUTCOME_TIMEOUT = 3,
+  SLUICE_OUTCOME_CANCELLED_BY_CLIENT = 4,
+  SLUICE_OUTCOME_CUT_OFF = 5 /* a stream stopped because the budget was gone */
+};
+
+/* What sluice_commit_report takes of a report; past these it refuses the
+ * commit (SLUICE_ERR_INVALID_ARGUMENT, the reservation left open). */
+#define SLUICE_MAX_HTTP_STATUS 999
+#define SLUICE_MAX_MODEL_VERSION_BYTES 128
+
 /* An attached client; opaque. */
 typedef struct sluice_client sluice_client;
 
@@ -117,6 +141,19 @@ typedef struct sluice_extension {
   int32_t reason;          /* SLUICE_REASON_* when refused */
   int32_t limit_index;     /* the limit that refused, -1 when none */
 } sluice_extension;
+
+/* What the model call a commit settles reported: it goes into the commit's
+ * audit record and the per-model call stats that sluiced turns into
+ * metrics and alerts. A zeroed struct reports nothing; so does each field
+ * left 0 (or NULL). */
+typedef struct sluice_call_report {
+  uint64_t latency_ns;       /* provider latency, request to last byte */
+  uint64_t ttft_ns;          /* time to first token (streams) */
+  int32_t outcome;           /* SLUICE_OUTCOME_* */
+  uint32_t http_status;      /* the provider's HTTP status, at most SLUICE_MAX_HTTP_STATUS */
+  const char* model_version; /* as the response named it, NUL-terminated, at most
+                                SLUICE_MAX_MODEL_VERSION_BYTES; need only live for the call */
+} sluice_call_report;
 
 /* Maps the segment `segment` (the policy's segment.name) and registers this
  * client; *out is set on SLUICE_OK and left NULL otherwise. Errors name the
@@ -150,6 +187,15 @@ int sluice_reserve(sluice_client* client, const sluice_attr* attrs, size_t n, ui
  * passes SLUICE_MAX_TOKENS (the reservation stays open, unchanged). */
 int sluice_commit(sluice_client* client, uint64_t id, uint64_t input_tokens, uint64_t output_tokens,
                   uint64_t* cost_nusd) SLUICE_NOEXCEPT;
+
+/* sluice_commit, with what the model call reported (`report` may be NULL:
+ * a plain commit, counted as unreported). SLUICE_ERR_INVALID_ARGUMENT,
+ * naming the field, for an outcome not listed above, an http_status past
+ * SLUICE_MAX_HTTP_STATUS or a model_version past
+ * SLUICE_MAX_MODEL_VERSION_BYTES: the reservation stays open, unchanged. */
+int sluice_commit_report(sluice_client* client, uint64_t id, uint64_t input_tokens,
+                         uint64_t output_tokens, const sluice_call_report* report,
+                         uint64_t* cost_nusd) SLUICE_NOEXCEPT;
 
 /* Refunds reservation `id`. SLUICE_ERR_UNKNOWN_RESERVATION as for commit. */
 int sluice_cancel(sluice_client* client, uint64_t id) SLUICE_NOEXCEPT;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -25,6 +26,7 @@ struct sluice_client {
 
 namespace {
 
+using sluice::Outcome;
 using sluice::Reason;
 using sluice::SettleError;
 
@@ -45,6 +47,14 @@ static_assert(SLUICE_REASON_INVALID_ARGUMENT == static_cast<int>(Reason::kInvali
 static_assert(SLUICE_REASON_AUDIT_UNAVAILABLE == static_cast<int>(Reason::kAuditUnavailable));
 static_assert(SLUICE_REASON_STORE_UNAVAILABLE == static_cast<int>(Reason::kStoreUnavailable));
 constexpr int kLastReason = SLUICE_REASON_STORE_UNAVAILABLE;
+static_assert(SLUICE_OUTCOME_UNREPORTED == static_cast<int>(Outcome::kUnreported));
+static_assert(SLUICE_OUTCOME_OK == static_cast<int>(Outcome::kOk));
+static_assert(SLUICE_OUTCOME_PROVIDER_ERROR == static_cast<int>(Outcome::kProviderError));
+static_assert(SLUICE_OUTCOME_TIMEOUT == static_cast<int>(Outcome::kTimeout));
+static_assert(SLUICE_OUTCOME_CANCELLED_BY_CLIENT == static_cast<int>(Outcome::kCancelledByClient));
+static_assert(SLUICE_OUTCOME_CUT_OFF == static_cast<int>(Outcome::kCutOff));
+constexpr int kLastOutcome = SLUICE_OUTCOME_CUT_OFF;
+static_assert(SLUICE_MAX_MODEL_VERSION_BYTES == sluice::kMaxModelVersionBytes);
 
 // The engine takes at most this many attributes and rejects a call with
 // more as invalid_argument; one more than that is enough to be rejected.
@@ -56,6 +66,10 @@ static_assert(sizeof(sluice_client::limit_name) >
                   sluice::shm::kNameWords * sizeof(sluice::shm::Word),
               "a limit name always fits, NUL included");
 static_assert(sizeof(sluice_decision) == 40 && sizeof(sluice_extension) == 24,
+              "the C structs are ABI: other languages mirror their layout");
+static_assert(offsetof(sluice_call_report, outcome) == 16 &&
+                  offsetof(sluice_call_report, model_version) == 24 &&
+                  sizeof(sluice_call_report) == 24 + sizeof(const char*),
               "the C structs are ABI: other languages mirror their layout");
 
 // The calling thread's last error. Touched only on failure: the first touch
@@ -137,6 +151,41 @@ int settle_status(const char* call, std::uint64_t id, SettleError e,
       return fail(SLUICE_ERR_NOT_ATTACHED, "%s: the client is not attached; attach again", call);
   }
   return fail(SLUICE_ERR_INTERNAL, "%s: unexpected settle error %d", call, static_cast<int>(e));
+}
+
+// `in` as the engine takes it, or an error naming the field out of range
+// (checked here, before the narrowing to the engine's types).
+int call_report(std::uint64_t id, const sluice_call_report& in, sluice::CallReport* out) {
+  const auto n = static_cast<unsigned long long>(id);
+  if (in.outcome < 0 || in.outcome > kLastOutcome) {
+    return fail(SLUICE_ERR_INVALID_ARGUMENT,
+                "sluice_commit_report: outcome %d is not a SLUICE_OUTCOME_* value; reservation "
+                "%llu is unchanged and still open",
+                static_cast<int>(in.outcome), n);
+  }
+  if (in.http_status > SLUICE_MAX_HTTP_STATUS) {
+    return fail(SLUICE_ERR_INVALID_ARGUMENT,
+                "sluice_commit_report: http_status %u is more than %d; pass the provider's "
+                "status, or 0 for none; reservation %llu is unchanged and still open",
+                static_cast<unsigned>(in.http_status), SLUICE_MAX_HTTP_STATUS, n);
+  }
+  const std::size_t version_bytes =
+      in.model_version == nullptr ? 0
+                                  : ::strnlen(in.model_version, sluice::kMaxModelVersionBytes + 1);
+  if (version_bytes > sluice::kMaxModelVersionBytes) {
+    return fail(SLUICE_ERR_INVALID_ARGUMENT,
+                "sluice_commit_report: model_version is longer than %d bytes; pass the version "
+                "the response named, e.g. gpt-4o-2024-08-06; reservation %llu is unchanged and "
+                "still open",
+                SLUICE_MAX_MODEL_VERSION_BYTES, n);
+  }
+  out->outcome = static_cast<Outcome>(in.outcome);
+  out->latency_ns = in.latency_ns;
+  out->ttft_ns = in.ttft_ns;
+  out->http_status = static_cast<std::uint16_t>(in.http_status);
+  out->model_version =
+      std::string_view(in.model_version == nullptr ? "" : in.model_version, version_bytes);
+  return SLUICE_OK;
 }
 
 int null_argument(const char* call, const char* name) {
@@ -227,11 +276,22 @@ int sluice_reserve(sluice_client* client, const sluice_attr* attrs, size_t n, ui
 
 int sluice_commit(sluice_client* client, uint64_t id, uint64_t input_tokens, uint64_t output_tokens,
                   uint64_t* cost_nusd) noexcept {
-  if (client == nullptr) return null_argument("sluice_commit", "client");
-  return at_boundary("sluice_commit", [&]() -> int {
-    const sluice::Settlement s = client->client.commit(id, input_tokens, output_tokens);
+  return sluice_commit_report(client, id, input_tokens, output_tokens, nullptr, cost_nusd);
+}
+
+int sluice_commit_report(sluice_client* client, uint64_t id, uint64_t input_tokens,
+                         uint64_t output_tokens, const sluice_call_report* report,
+                         uint64_t* cost_nusd) noexcept {
+  const char* call = report == nullptr ? "sluice_commit" : "sluice_commit_report";
+  if (client == nullptr) return null_argument(call, "client");
+  sluice::CallReport reported;
+  if (report != nullptr) {
+    if (const int status = call_report(id, *report, &reported); status != SLUICE_OK) return status;
+  }
+  return at_boundary(call, [&]() -> int {
+    const sluice::Settlement s = client->client.commit(id, input_tokens, output_tokens, reported);
     if (!s.ok()) {
-      return settle_status("sluice_commit", id, s.error,
+      return settle_status(call, id, s.error,
                            {{"input_tokens", input_tokens}, {"output_tokens", output_tokens}});
     }
     if (cost_nusd != nullptr) *cost_nusd = s.cost_nusd;

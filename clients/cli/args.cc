@@ -33,6 +33,44 @@ constexpr DurationUnit kDurationUnits[] = {
 
 constexpr std::uint64_t kMaxTtlNs = 30 * 86'400'000'000'000ull;
 
+// "812", "812.5", "0.000001": whole milliseconds and up to 6 decimals, in
+// nanoseconds; false for anything else or past 64 bits.
+bool parse_milliseconds(std::string_view text, std::uint64_t* ns) {
+  const std::size_t dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view fraction =
+      dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  std::uint64_t ms = 0, part = 0;
+  if (!parse_digits(whole, &ms) || ms > ~std::uint64_t{0} / 1'000'000) return false;
+  if (dot != std::string_view::npos) {
+    if (fraction.size() > 6 || !parse_digits(fraction, &part)) return false;
+    for (std::size_t i = fraction.size(); i < 6; ++i) part *= 10;
+  }
+  if (ms * 1'000'000 > ~std::uint64_t{0} - part) return false;
+  *ns = ms * 1'000'000 + part;
+  return true;
+}
+
+Result<std::uint64_t> parse_duration_ms(const std::string& flag, const std::string& text) {
+  std::uint64_t ns = 0;
+  if (!text.empty() && !parse_milliseconds(text, &ns)) {
+    return invalid(flag + " '" + text +
+                   "': must be milliseconds, 0 or more with at most 6 decimals, e.g. " + flag +
+                   " 812.5");
+  }
+  return ns;
+}
+
+// "ok, provider_error, timeout, cancelled_by_client or cut_off".
+std::string outcome_names() {
+  std::string names;
+  for (int o = static_cast<int>(Outcome::kOk); o <= static_cast<int>(Outcome::kCutOff); ++o) {
+    if (!names.empty()) names += o == static_cast<int>(Outcome::kCutOff) ? " or " : ", ";
+    names += to_string(static_cast<Outcome>(o));
+  }
+  return names;
+}
+
 }  // namespace
 
 Result<std::uint64_t> parse_token_count(const std::string& flag, const std::string& text) {
@@ -65,6 +103,37 @@ Result<std::uint64_t> parse_ttl_ns(const std::string& text) {
   }
   return invalid("--ttl '" + text +
                  "': use a positive duration of at most 30d, like 30s, 15m, 2h or 900 (seconds)");
+}
+
+Result<CallReport> parse_call_report(const CallReportFlags& flags) {
+  CallReport report;
+  Result<std::uint64_t> latency = parse_duration_ms("--latency-ms", flags.latency_ms);
+  if (!latency.ok()) return latency.status();
+  report.latency_ns = latency.value();
+  Result<std::uint64_t> ttft = parse_duration_ms("--ttft-ms", flags.ttft_ms);
+  if (!ttft.ok()) return ttft.status();
+  report.ttft_ns = ttft.value();
+  if (!flags.outcome.empty() && !parse_outcome(flags.outcome, &report.outcome)) {
+    return invalid("--outcome '" + flags.outcome + "': must be " + outcome_names() +
+                   ", e.g. --outcome ok");
+  }
+  if (!flags.http_status.empty()) {
+    std::uint64_t status = 0;
+    if (!parse_digits(flags.http_status, &status) || status > 999) {
+      return invalid("--http-status '" + flags.http_status +
+                     "': must be the provider's HTTP status, a whole number up to 999, e.g. "
+                     "--http-status 200");
+    }
+    report.http_status = static_cast<std::uint16_t>(status);
+  }
+  if (flags.model_version.size() > kMaxModelVersionBytes) {
+    return invalid("--model-version: " + std::to_string(flags.model_version.size()) +
+                   " bytes, at most " + std::to_string(kMaxModelVersionBytes) +
+                   "; pass the version the response named, e.g. --model-version "
+                   "gpt-4o-2024-08-06");
+  }
+  report.model_version = flags.model_version;
+  return report;
 }
 
 Result<AttributeList> parse_attributes(const std::vector<std::string>& pairs,

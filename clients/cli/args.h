@@ -1,6 +1,7 @@
 // What users type, checked before anything touches a segment: token counts,
-// reservation ids, --ttl durations and --attr K=V pairs. Every error is one
-// line naming the flag, the bad value and what would be accepted.
+// reservation ids, --ttl durations, --attr K=V pairs and the call report
+// flags. Every error is one line naming the flag, the bad value and what
+// would be accepted.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,21 @@ Result<std::uint64_t> parse_reservation_id(const std::string& text);
 // "30s", "15m", "2h", "1d", "500ms" or plain seconds ("900"), in nanoseconds;
 // positive and at most 30 days.
 Result<std::uint64_t> parse_ttl_ns(const std::string& text);
+
+// What --latency-ms, --ttft-ms, --outcome, --http-status and
+// --model-version say of a finished call, as typed; "" where not given.
+struct CallReportFlags {
+  std::string latency_ms;
+  std::string ttft_ms;
+  std::string outcome;
+  std::string http_status;
+  std::string model_version;
+};
+
+// The report the flags make: milliseconds with up to 6 decimals ("812.5"),
+// an outcome name ("ok", "timeout", ...), a status up to 999, a version of
+// at most kMaxModelVersionBytes. Its model_version views `flags`.
+Result<CallReport> parse_call_report(const CallReportFlags& flags);
 
 using AttributeList = std::vector<std::pair<std::string, std::string>>;
 

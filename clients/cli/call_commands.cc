@@ -1,7 +1,8 @@
 // sluice reserve | charge | commit | cancel: the reservation protocol from a
 // shell. Every input is checked before the segment is touched, so a bad
 // flag never charges anything. `reserve` holds its reservation for --ttl
-// (detached from this short-lived process) so another process can settle it.
+// (detached from this short-lived process) so another process can settle it;
+// `charge` and `commit` may report how the model call went (--outcome, ...).
 #include <cstdio>
 #include <memory>
 
@@ -21,6 +22,7 @@ struct CallOptions {
   std::string input_tokens;
   std::string output_tokens;  // reserve: the most the call may produce
   std::string ttl = "15m";
+  CallReportFlags report;  // charge
   bool json = false;
 };
 
@@ -28,6 +30,7 @@ struct SettleOptions {
   std::string id;
   std::string input_tokens;
   std::string output_tokens;
+  CallReportFlags report;  // commit
   bool json = false;
 };
 
@@ -171,11 +174,13 @@ int run_reserve(const Globals& g, const CallOptions& o) {
 int run_charge(const Globals& g, const CallOptions& o) {
   Result<Call> call = parse_call(o, "--output-tokens", /*held=*/false);
   if (!call.ok()) return fail(kExitUsage, call.status().message());
+  Result<CallReport> report = parse_call_report(o.report);
+  if (!report.ok()) return fail(kExitUsage, report.status().message());
   Result<Client> client = Client::attach(g.segment);
   if (!client.ok()) return fail(kExitUsage, client.status().message());
   const Decision d = decide(client.value(), call.value());
   if (!d.admitted) return report_rejection(client.value(), d, o.json);
-  const Settlement s = client->commit(d.reservation_id, call->input, call->output);
+  const Settlement s = client->commit(d.reservation_id, call->input, call->output, report.value());
   if (!s.ok()) return settle_failed(d.reservation_id, s.error);
   if (o.json) {
     print_json({{"admitted", true},
@@ -197,9 +202,11 @@ int run_commit(const Globals& g, const SettleOptions& o) {
   if (!in.ok()) return fail(kExitUsage, in.status().message());
   Result<std::uint64_t> out = parse_token_count("--output-tokens", o.output_tokens);
   if (!out.ok()) return fail(kExitUsage, out.status().message());
+  Result<CallReport> report = parse_call_report(o.report);
+  if (!report.ok()) return fail(kExitUsage, report.status().message());
   Result<Client> client = Client::attach(g.segment);
   if (!client.ok()) return fail(kExitUsage, client.status().message());
-  const Settlement s = client->commit(id.value(), in.value(), out.value());
+  const Settlement s = client->commit(id.value(), in.value(), out.value(), report.value());
   if (!s.ok()) return settle_failed(id.value(), s.error);
   if (o.json) {
     print_json({{"committed", true},
@@ -247,6 +254,24 @@ void add_call_flags(CLI::App* sub, CallOptions& o, const std::string& output_fla
   sub->add_flag("--json", o.json, "one JSON object");
 }
 
+// What `charge` and `commit` may report of the model call.
+void add_report_flags(CLI::App* sub, CallReportFlags& r) {
+  sub->add_option("--latency-ms", r.latency_ms,
+                  "provider latency, request to last byte, in ms (e.g. 812.5)")
+      ->type_name("MS");
+  sub->add_option("--ttft-ms", r.ttft_ms, "time to first token in ms, for streams")
+      ->type_name("MS");
+  sub->add_option("--outcome", r.outcome,
+                  "how the call ended: ok, provider_error, timeout, cancelled_by_client or "
+                  "cut_off")
+      ->type_name("NAME");
+  sub->add_option("--http-status", r.http_status, "the provider's HTTP status (at most 999)")
+      ->type_name("N");
+  sub->add_option("--model-version", r.model_version,
+                  "the model version the response named, at most 128 bytes")
+      ->type_name("V");
+}
+
 void add_settle_flags(CLI::App* sub, SettleOptions& o, bool with_usage) {
   sub->add_option("ID", o.id, "reservation id printed by sluice reserve")->required();
   if (with_usage) {
@@ -256,6 +281,7 @@ void add_settle_flags(CLI::App* sub, SettleOptions& o, bool with_usage) {
     sub->add_option("--output-tokens", o.output_tokens, "actual output tokens")
         ->type_name("N")
         ->required();
+    add_report_flags(sub, o.report);
   }
   sub->add_flag("--json", o.json, "one JSON object");
 }
@@ -281,11 +307,13 @@ void add_call_commands(CLI::App& app, const Globals& g, std::vector<Command>& ou
   CLI::App* charge =
       app.add_subcommand("charge", "reserve and commit a finished call (batch jobs)");
   add_call_flags(charge, *charge_opts, "--output-tokens", "output tokens");
+  add_report_flags(charge, charge_opts->report);
   charge->footer(exits);
   out.push_back({charge, [&g, charge_opts] { return run_charge(g, *charge_opts); }});
 
   auto commit_opts = std::make_shared<SettleOptions>();
-  CLI::App* commit = app.add_subcommand("commit", "settle a reservation at its actual usage");
+  CLI::App* commit = app.add_subcommand(
+      "commit", "settle a reservation at its actual usage, saying how the call went");
   add_settle_flags(commit, *commit_opts, /*with_usage=*/true);
   commit->footer("Exit status: 0 committed, 1 reservation not live, 2 bad input or no segment.");
   out.push_back({commit, [&g, commit_opts] { return run_commit(g, *commit_opts); }});

@@ -16,7 +16,7 @@ found through SLUICE_LIB, the loader's path, or where meson installed it.
 Standard library only.
 """
 
-from .client import MAX_TOKENS, NUSD_PER_USD, Client, Reservation
+from .client import MAX_TOKENS, NUSD_PER_USD, OUTCOMES, Client, Reservation
 from .errors import InvalidArgument, QuotaExceeded, SluiceError
 from .usage import usage_from_response
 
@@ -25,6 +25,7 @@ __all__ = [
     "InvalidArgument",
     "MAX_TOKENS",
     "NUSD_PER_USD",
+    "OUTCOMES",
     "QuotaExceeded",
     "Reservation",
     "SluiceError",

@@ -55,6 +55,22 @@ class Extension(ctypes.Structure):
     ]
 
 
+# How a call ended (sluice.h SLUICE_OUTCOME_*): the names, at their values.
+OUTCOMES = ("unreported", "ok", "provider_error", "timeout", "cancelled_by_client", "cut_off")
+
+
+class CallReport(ctypes.Structure):
+    """``sluice_call_report``."""
+
+    _fields_ = [
+        ("latency_ns", ctypes.c_uint64),
+        ("ttft_ns", ctypes.c_uint64),
+        ("outcome", ctypes.c_int32),
+        ("http_status", ctypes.c_uint32),
+        ("model_version", ctypes.c_char_p),
+    ]
+
+
 _NOT_FOUND = (
     "libsluice.so not found: set SLUICE_LIB to its path "
     "(e.g. SLUICE_LIB=build/clients/c/libsluice.so) or install Sluice with meson install"
@@ -80,6 +96,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
             [p, ctypes.POINTER(Attr), ctypes.c_size_t, u64, u64, u64, ctypes.POINTER(Decision)],
         ),
         "sluice_commit": (ctypes.c_int, [p, u64, u64, u64, ctypes.POINTER(u64)]),
+        "sluice_commit_report": (
+            ctypes.c_int,
+            [p, u64, u64, u64, ctypes.POINTER(CallReport), ctypes.POINTER(u64)],
+        ),
         "sluice_cancel": (ctypes.c_int, [p, u64]),
         "sluice_extend": (ctypes.c_int, [p, u64, u64, ctypes.POINTER(Extension)]),
         "sluice_limit_name": (ctypes.c_char_p, [p, i32]),
@@ -121,7 +141,11 @@ def load() -> ctypes.CDLL:
                 "library_not_found",
             )
         raise SluiceError(_NOT_FOUND, "library_not_found")
-    if ctypes.sizeof(Decision) != 40 or ctypes.sizeof(Extension) != 24:
+    if (
+        ctypes.sizeof(Decision) != 40
+        or ctypes.sizeof(Extension) != 24
+        or ctypes.sizeof(CallReport) != 24 + ctypes.sizeof(ctypes.c_char_p)
+    ):
         raise SluiceError("libsluice structs do not match this platform's layout", "incompatible")
     try:
         return _declare(lib)

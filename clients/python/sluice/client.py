@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 from types import TracebackType
 from typing import Any, Optional, Type
@@ -13,6 +14,10 @@ from .usage import usage_from_response
 
 NUSD_PER_USD = 1_000_000_000
 MAX_TOKENS = 2**32  # per count of one call (sluice.h SLUICE_MAX_TOKENS)
+MAX_HTTP_STATUS = 999  # sluice.h SLUICE_MAX_HTTP_STATUS
+MAX_MODEL_VERSION_BYTES = 128  # sluice.h SLUICE_MAX_MODEL_VERSION_BYTES
+OUTCOMES = _native.OUTCOMES  # how a call ended, as commit's outcome= takes it
+_MAX_NS = 2**64 - 1
 
 
 def _tokens(name: str, value: Any) -> int:
@@ -51,6 +56,91 @@ def _attribute(name: str, value: Any) -> _native.Attr:
             "cannot carry; remove it"
         )
     return _native.Attr(name.encode(), raw)
+
+
+def _duration_ns(name: str, seconds: Any) -> int:
+    """Seconds as the C ABI's nanoseconds; 0 is "not reported"."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not (math.isfinite(seconds) and 0 <= seconds <= _MAX_NS / 1e9)
+    ):
+        raise InvalidArgument(
+            f"{name} is {seconds!r}; give the seconds the call took as a number from 0, "
+            f"e.g. {name}=0.8125, or None"
+        )
+    return min(_MAX_NS, round(seconds * 1e9))
+
+
+def _outcome(outcome: Any) -> int:
+    if isinstance(outcome, str) and outcome in OUTCOMES:
+        return OUTCOMES.index(outcome)
+    raise InvalidArgument(
+        f"outcome is {outcome!r}; give one of {', '.join(OUTCOMES[1:])}, or None"
+    )
+
+
+def _http_status(status: Any) -> int:
+    if (
+        isinstance(status, bool)
+        or not isinstance(status, int)
+        or not 0 <= status <= MAX_HTTP_STATUS
+    ):
+        raise InvalidArgument(
+            f"http_status is {status!r}; give the provider's HTTP status, a whole number "
+            f"up to {MAX_HTTP_STATUS} (e.g. 200), or None"
+        )
+    return status
+
+
+def _model_version(version: Any) -> bytes:
+    """The version as the C ABI takes it: at most 128 bytes, no NUL."""
+    if isinstance(version, str):
+        try:
+            raw = version.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidArgument(
+                f"model_version {version!r} cannot be encoded as UTF-8 ({e.reason}); "
+                "pass bytes, or a str without lone surrogates"
+            ) from None
+    elif isinstance(version, bytes):
+        raw = version
+    else:
+        raise InvalidArgument(
+            f"model_version is {version!r}; give the version the response named as a str, "
+            "e.g. model_version='gpt-4o-2024-08-06', or None"
+        )
+    if b"\0" in raw:
+        raise InvalidArgument(
+            "model_version contains a NUL character, which the C ABI cannot carry; remove it"
+        )
+    if len(raw) > MAX_MODEL_VERSION_BYTES:
+        raise InvalidArgument(
+            f"model_version is {len(raw)} bytes, at most {MAX_MODEL_VERSION_BYTES}; "
+            "pass the version the response named, e.g. 'gpt-4o-2024-08-06'"
+        )
+    return raw
+
+
+def _call_report(
+    latency_s: Any, ttft_s: Any, outcome: Any, http_status: Any, model_version: Any
+) -> Optional[_native.CallReport]:
+    """What commit reports of the call; None when it reports nothing."""
+    given = (latency_s, ttft_s, outcome, http_status, model_version)
+    if all(value is None for value in given):
+        return None
+    report = _native.CallReport()
+    if latency_s is not None:
+        report.latency_ns = _duration_ns("latency_s", latency_s)
+    if ttft_s is not None:
+        report.ttft_ns = _duration_ns("ttft_s", ttft_s)
+    if outcome is not None:
+        report.outcome = _outcome(outcome)
+    if http_status is not None:
+        report.http_status = _http_status(http_status)
+    if model_version is not None:
+        report.model_version = _model_version(model_version)
+    return report
 
 
 def _hold_ns(hold_for: Optional[float]) -> int:
@@ -178,7 +268,8 @@ class Client:
         """Reserves and commits a call already made (batch jobs); returns its cost in USD.
 
         Raises QuotaExceeded when the limits refuse it: the usage is then
-        not recorded.
+        not recorded. Its keywords besides the token counts are the call's
+        attributes; to report how the call went, reserve and ``commit``.
         """
         r = self.reserve(
             input_tokens=input_tokens, max_output_tokens=output_tokens, **attributes
@@ -193,11 +284,22 @@ class Client:
 
     # -- for Reservation ----------------------------------------------------
 
-    def _commit(self, reservation_id: int, input_tokens: int, output_tokens: int) -> int:
+    def _commit(
+        self,
+        reservation_id: int,
+        input_tokens: int,
+        output_tokens: int,
+        report: Optional[_native.CallReport] = None,
+    ) -> int:
         cost = ctypes.c_uint64()
         with self._lock:
-            rc = self._lib.sluice_commit(
-                self._live(), reservation_id, input_tokens, output_tokens, ctypes.byref(cost)
+            rc = self._lib.sluice_commit_report(
+                self._live(),
+                reservation_id,
+                input_tokens,
+                output_tokens,
+                None if report is None else ctypes.byref(report),
+                ctypes.byref(cost),
             )
             if rc != _native.OK:
                 raise self._error(rc)
@@ -289,30 +391,52 @@ class Reservation:
         """Committed or cancelled."""
         return self._settled
 
-    def commit(self, input_tokens: int, output_tokens: int) -> float:
+    def commit(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        latency_s: Optional[float] = None,
+        ttft_s: Optional[float] = None,
+        outcome: Optional[str] = None,
+        http_status: Optional[int] = None,
+        model_version: Optional[str] = None,
+    ) -> float:
         """Settles the call at its actual usage; returns its cost in USD.
+
+        The keywords say how the model call went, for the audit trail and
+        sluiced's per-model metrics; each is optional (None: not reported).
+        ``latency_s`` and ``ttft_s`` are the provider's latency and time to
+        first token in seconds; ``outcome`` one of OUTCOMES (``"ok"``,
+        ``"provider_error"``, ``"timeout"``, ``"cancelled_by_client"``,
+        ``"cut_off"``); ``http_status`` at most 999; ``model_version`` at
+        most 128 bytes as UTF-8.
 
         The exact cost in nano-dollars is ``self.cost_nusd`` afterwards.
         Raises SluiceError when the reservation is already settled (or was
         settled as abandoned after its hold expired): nothing is charged
-        twice; InvalidArgument for a count outside 0..MAX_TOKENS (the
-        reservation stays open).
+        twice; InvalidArgument for a count outside 0..MAX_TOKENS or a
+        report outside those bounds (the reservation stays open).
         """
         in_tokens = _tokens("input_tokens", input_tokens)
         out_tokens = _tokens("output_tokens", output_tokens)
+        report = _call_report(latency_s, ttft_s, outcome, http_status, model_version)
         self._check_open()
         try:
-            self.cost_nusd = self._client._commit(self.id, in_tokens, out_tokens)
+            self.cost_nusd = self._client._commit(self.id, in_tokens, out_tokens, report)
         except SluiceError as e:
             self._settled = e.code == "unknown_reservation"
             raise
         self._settled = True
         return self.cost_nusd / NUSD_PER_USD
 
-    def commit_response(self, resp: Any) -> float:
-        """``commit`` with the usage of a model response (see usage_from_response)."""
+    def commit_response(self, resp: Any, **report: Any) -> float:
+        """``commit`` with the usage of a model response (see usage_from_response).
+
+        ``report`` takes commit's keywords (``latency_s=``, ``outcome=``, ...).
+        """
         input_tokens, output_tokens = usage_from_response(resp)
-        return self.commit(input_tokens, output_tokens)
+        return self.commit(input_tokens, output_tokens, **report)
 
     def cancel(self) -> bool:
         """Refunds the reservation; False if it was already settled."""
