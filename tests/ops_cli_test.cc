@@ -15,13 +15,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -30,6 +33,7 @@
 #include "child_process.h"
 #include "sluice/inspect.h"
 #include "sluice/quota.h"
+#include "sluice/telemetry.h"
 #include "test_support.h"
 
 namespace sluice {
@@ -44,6 +48,7 @@ using testing::read_text;
 
 constexpr std::uint64_t kNsPerSecond = 1'000'000'000ull;
 constexpr std::uint64_t kDailyBudgetNusd = 100 * kNsPerSecond;  // usd_per_day: 100.00
+constexpr std::uint64_t kTinyBudgetNusd = 10'000'000;           // usd_per_month: 0.01
 
 // gpt-4o: $2.50 / $10.00 per million tokens = 2500 / 10000 nano-dollars a token.
 // gpt-4o-mini: $0.15 / $0.60 = 150 / 600.
@@ -126,6 +131,14 @@ class Workload {
     EXPECT_TRUE(client_->cancel(d.reservation_id).ok());
   }
 
+  // Reserves and commits a call the provider failed (reported as provider_error).
+  void fail(const std::vector<Attribute>& attrs, std::uint64_t in, std::uint64_t out) {
+    const Decision d = client_->reserve_raw({attrs, in, out});
+    ASSERT_TRUE(d.admitted) << to_string(d.reason);
+    const CallReport failed{Outcome::kProviderError, 2 * kNsPerSecond, 0, 502, {}};
+    EXPECT_TRUE(client_->commit(d.reservation_id, in, out, failed).ok());
+  }
+
   Reason reject(const std::vector<Attribute>& attrs, std::uint64_t in, std::uint64_t max_out) {
     const Decision d = client_->reserve_raw({attrs, in, max_out});
     EXPECT_FALSE(d.admitted);
@@ -144,6 +157,7 @@ const std::vector<Attribute> kSupportChat = {
     {"team", "support"}, {"feature", "chat"}, {"model", "gpt-4o-mini"}};
 const std::vector<Attribute> kSupportNoFeature = {{"team", "support"}, {"model", "gpt-4o"}};
 const std::vector<Attribute> kSpender = {{"team", "spender"}, {"model", "gpt-4o"}};
+const std::vector<Attribute> kTiny = {{"team", "tiny"}, {"model", "gpt-4o"}};
 
 class OpsCliTest : public ::testing::Test {
  protected:
@@ -163,6 +177,7 @@ class OpsCliTest : public ::testing::Test {
     stop_sidecar();
     ::unlink(("/dev/shm/" + segment_).c_str());
     ::unlink(("/dev/shm/" + segment_ + ".sluiced.lock").c_str());
+    ::unlink(telemetry_path(segment_).c_str());
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -198,7 +213,15 @@ class OpsCliTest : public ::testing::Test {
                               "    shadow: true\n"
                               "  - name: support-models\n"
                               "    match: { team: support }\n"
-                              "    models: [gpt-4o-mini]\n";
+                              "    models: [gpt-4o-mini]\n"
+                              "  - name: tiny-usd\n"
+                              "    match: { team: tiny }\n"
+                              "    usd_per_month: 0.01\n"
+                              "alerts:\n"
+                              "  - { name: errors, when: error_rate_above, value: 0.5, over: 1m, "
+                              "min_calls: 2 }\n"
+                              "  - { name: tiny-runs-out, budget: tiny-usd, when: exhausts_within, "
+                              "value: 1h }\n";
   }
 
   void stop_sidecar() {
@@ -311,6 +334,35 @@ class OpsCliTest : public ::testing::Test {
     ::kill(spender_, SIGKILL);
     ::waitpid(spender_, nullptr, 0);
     spender_ = -1;
+  }
+
+  // Polls the telemetry file until the running sluiced has written one that
+  // satisfies `ready`.
+  bool wait_for_telemetry(const std::function<bool(const Telemetry&)>& ready) {
+    return eventually([&] {
+      Result<Telemetry> t = read_telemetry(segment_);
+      return t.ok() && t->sidecar_pid == static_cast<std::uint64_t>(sidecar_) && ready(t.value());
+    });
+  }
+
+  // Makes both alerts of the policy fire: three failed calls (errors: 3 of 3
+  // reported, above 50%) and team=tiny's $0.01 for the month spent whole
+  // (tiny-runs-out: exhausted is within 1h).
+  void fire_alerts() {
+    // sluiced's first sample comes before the calls, so that they count.
+    ASSERT_TRUE(wait_for_telemetry([](const Telemetry&) { return true; }));
+    Workload w(segment_);
+    for (int i = 0; i < 3; ++i) w.fail(kPricing, 100, 50);
+    ASSERT_EQ(w.commit(kTiny, 2000, 500, 500), kTinyBudgetNusd);
+    const bool fired = wait_for_telemetry([](const Telemetry& t) {
+      bool tiny_exhausted = false;
+      for (const BurnRate& b : t.burn) {
+        tiny_exhausted |= b.limit == "tiny-usd" && b.exhausts_in_s == std::uint64_t{0};
+      }
+      return tiny_exhausted && t.alerts.size() == 2 && t.alerts[0].firing && t.alerts[1].firing;
+    });
+    Result<Telemetry> t = read_telemetry(segment_);
+    ASSERT_TRUE(fired) << (t.ok() ? telemetry_json(t.value()) : t.status().message());
   }
 
   // Calls admitted so far, every client counted.
@@ -473,9 +525,14 @@ TEST_F(OpsCliTest, TopSnapshotOffATerminalIsOnePlainAlignedTable) {
   // Remaining is the budget minus what was spent; an idle key is not burning.
   EXPECT_NE(pricing_key.find(" $99.9795 "), std::string::npos) << pricing_key;
   EXPECT_NE(pricing_key.find(" $0.0205 "), std::string::npos) << pricing_key;
-  EXPECT_EQ(pricing_key.substr(pricing_key.size() - 3), "—") << pricing_key;
-  EXPECT_NE(spender_key.find("/h"), std::string::npos) << spender_key;
-  EXPECT_EQ(spender_key.find("—"), std::string::npos) << spender_key;
+  // ... BURN, EXHAUSTED IN, then sluiced's BURN 5M and EXHAUSTED IN 5M.
+  ASSERT_GE(words_of(pricing_key).size(), 9u) << pricing_key;
+  EXPECT_EQ(words_of(pricing_key)[7], "$0/h") << pricing_key;
+  EXPECT_EQ(words_of(pricing_key)[8], "—") << pricing_key;
+  EXPECT_EQ(words_of(keys_header).size(), 15u) << keys_header;
+  ASSERT_GE(words_of(spender_key).size(), 9u) << spender_key;
+  EXPECT_NE(words_of(spender_key)[7].find("/h"), std::string::npos) << spender_key;
+  EXPECT_NE(words_of(spender_key)[8], "—") << spender_key;
   // Right-aligned under its heading (— is one column wide).
   EXPECT_EQ(pricing_key.find(" $99.9795 ") + 9, keys_header.find("REMAINING") + 9) << r.out;
 }
@@ -486,6 +543,185 @@ TEST_F(OpsCliTest, TopWithoutASegmentSaysIsSluicedRunning) {
   EXPECT_EQ(r.out, "");
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("is sluiced running?"), std::string::npos) << r.err;
+}
+
+// ---------------------------------------------------------------------------
+// Alerts and burn rates in `sluice status` and `sluice top`
+
+// The lines `sluice status` prints after its fields and the blank line.
+std::vector<std::string> status_sections(const std::string& out) {
+  const std::vector<std::string> lines = lines_of(out);
+  const auto blank = std::find(lines.begin(), lines.end(), "");
+  if (blank == lines.end()) return {};
+  return {blank + 1, lines.end()};
+}
+
+bool matches(const std::string& line, const std::string& pattern) {
+  return std::regex_match(line, std::regex(pattern));
+}
+
+const char* const kErrorsFiring =
+    R"(  errors \(error_rate_above\) firing for [0-9a-z]+: error rate of all models is 100% )"
+    R"(over 1m \(3 of 3 calls\); alert above 50%)";
+const char* const kTinyFiring =
+    R"(  tiny-runs-out \(exhausts_within\) firing for [0-9a-z]+: budget tiny-usd \(team=tiny\) )"
+    R"(is exhausted \(alert: exhausts within 1h\))";
+
+TEST_F(OpsCliTest, StatusShowsFiringAlertsAndTheBudgetKeysSoonestToRunOut) {
+  fire_alerts();
+  const CliRun r = sluice({"status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const std::vector<std::string> sections = status_sections(r.out);
+  ASSERT_GE(sections.size(), 5u) << r.out;
+  EXPECT_EQ(sections[0], "alerts: 2 firing (2 defined)") << r.out;
+  EXPECT_TRUE(matches(sections[1], kErrorsFiring)) << sections[1];
+  EXPECT_TRUE(matches(sections[2], kTinyFiring)) << sections[2];
+  // Five budget keys: team-daily-usd and team-daily-tokens of pricing and
+  // tiny, and tiny-usd. How many of the daily ones run out before midnight
+  // UTC at their rate depends on the hour; the exhausted one is first.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(
+      sections[3], m,
+      std::regex(R"(burn: ([1-5]) of 5 budget keys on course to run out in their window, )"
+                 R"(soonest first)")))
+      << r.out;
+  EXPECT_EQ(sections.size(), 4 + std::stoul(m[1].str())) << r.out;
+  EXPECT_TRUE(matches(
+      sections[4], R"(  tiny-usd team=tiny: \$[0-9.]+/h over 5m, \$[0-9.]+/h over 1h, exhausted)"))
+      << sections[4];
+  for (std::size_t i = 5; i < sections.size(); ++i) {
+    EXPECT_TRUE(matches(sections[i], R"(  team-daily-(usd|tokens) team=(pricing|tiny): [^,]+ )"
+                                     R"(over 5m, [^,]+ over 1h, runs out in [0-9a-z]+)"))
+        << sections[i];
+  }
+
+  const json doc = sluice_json({"status", "--json"});
+  EXPECT_TRUE(doc["telemetry_unavailable"].is_null()) << doc;
+  EXPECT_GT(doc["telemetry_unix_ns"].get<std::uint64_t>(), 0u);
+  ASSERT_EQ(doc["alerts"].size(), 2u) << doc;
+  EXPECT_EQ(doc["alerts"][0]["name"], "errors");
+  EXPECT_EQ(doc["alerts"][0]["kind"], "error_rate_above");
+  EXPECT_EQ(doc["alerts"][0]["firing"], true);
+  EXPECT_EQ(doc["alerts"][0]["observed"], 1.0);
+  EXPECT_EQ(doc["alerts"][0]["since_unix_ns"], doc["alerts"][0]["started_firing_unix_ns"]);
+  EXPECT_EQ(doc["alerts"][1]["name"], "tiny-runs-out");
+  EXPECT_EQ(doc["alerts"][1]["labels"], json({{"budget", "tiny-usd"}, {"key", "team=tiny"}}));
+  EXPECT_EQ(doc["alerts"][1]["observed"], 0.0);
+  ASSERT_EQ(doc["burn"].size(), 5u) << doc;
+  const json& tiny = doc["burn"][0];
+  EXPECT_EQ(tiny["limit"], "tiny-usd");
+  EXPECT_EQ(tiny["key"], "team=tiny");
+  EXPECT_EQ(tiny["measure"], "usd");
+  EXPECT_EQ(tiny["budget"], kTinyBudgetNusd);
+  EXPECT_EQ(tiny["used"], kTinyBudgetNusd);
+  EXPECT_EQ(tiny["exhausts_in_s"], 0);
+  EXPECT_GT(tiny["per_second_5m"].get<double>(), 0);
+}
+
+TEST_F(OpsCliTest, StatusWithNoAlertFiringSaysSoInOneLine) {
+  ASSERT_TRUE(wait_for_telemetry([](const Telemetry& t) { return t.alerts.size() == 2; }));
+  const CliRun r = sluice({"status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(status_sections(r.out),
+            (std::vector<std::string>{
+                "alerts: none firing (2 defined)",
+                "burn: none of 0 budget keys on course to run out in their window"}))
+      << r.out;
+
+  const json doc = sluice_json({"status", "--json"});
+  ASSERT_EQ(doc["alerts"].size(), 2u) << doc;
+  EXPECT_EQ(doc["alerts"][0]["firing"], false);
+  EXPECT_EQ(doc["alerts"][1]["firing"], false);
+  EXPECT_EQ(doc["burn"], json::array());
+  EXPECT_TRUE(doc["telemetry_unavailable"].is_null());
+}
+
+TEST_F(OpsCliTest, StatusWithoutALiveSluicedSaysNotAvailableRatherThanShowTheLastFile) {
+  fire_alerts();
+  stop_sidecar();
+  ASSERT_TRUE(read_telemetry(segment_).ok()) << "the stopped sluiced's file is left behind";
+  const CliRun r = sluice({"status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nsidecar_alive:"), std::string::npos) << r.out;
+  EXPECT_EQ(
+      status_sections(r.out),
+      (std::vector<std::string>{"alerts and burn rates: not available (sluiced not running)"}))
+      << r.out;
+  EXPECT_EQ(r.out.find("firing"), std::string::npos) << r.out;
+
+  const json doc = sluice_json({"status", "--json"});
+  EXPECT_EQ(doc["sidecar_alive"], false);
+  EXPECT_TRUE(doc["alerts"].is_null()) << doc;
+  EXPECT_TRUE(doc["burn"].is_null());
+  EXPECT_TRUE(doc["telemetry_unix_ns"].is_null());
+  EXPECT_EQ(doc["telemetry_unavailable"], "sluiced not running");
+}
+
+TEST_F(OpsCliTest, TopShowsFiringAlertsAndSluicedsBurnPerKey) {
+  fire_alerts();
+  const json top = sluice_json({"top", "--interval", "0.2", "--json"});
+  EXPECT_TRUE(top["telemetry_unavailable"].is_null()) << top;
+  ASSERT_EQ(top["alerts"].size(), 2u) << top;
+  EXPECT_EQ(top["alerts"][0]["firing"], true);
+  EXPECT_EQ(top["alerts"][1]["firing"], true);
+  ASSERT_EQ(top["burn"].size(), 5u);
+  const json tiny = key_of(top, "tiny-usd", "team=tiny");
+  ASSERT_FALSE(tiny.is_null()) << top;
+  EXPECT_EQ(tiny["sidecar_burn"]["exhausts_in_s"], 0) << tiny;
+  EXPECT_EQ(tiny["sidecar_burn"]["used"], kTinyBudgetNusd);
+  EXPECT_GT(tiny["sidecar_burn"]["per_second_5m"].get<double>(), 0);
+  EXPECT_EQ(tiny["usd_per_hour"], 0.0);  // nothing spent during top's own interval
+  EXPECT_TRUE(key_of(top, "team-daily-usd", "team=pricing")["sidecar_burn"].is_object());
+
+  const CliRun r = sluice({"top", "--interval", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GT(lines.size(), 6u) << r.out;
+  EXPECT_EQ(lines[1].rfind("calls: ", 0), 0u) << r.out;
+  EXPECT_EQ(lines[2], "alerts: 2 firing (2 defined)") << r.out;
+  EXPECT_TRUE(matches(lines[3], kErrorsFiring)) << lines[3];
+  EXPECT_TRUE(matches(lines[4], kTinyFiring)) << lines[4];
+  EXPECT_EQ(lines[5], "");
+  std::string keys_header, tiny_row;
+  for (const std::string& line : lines) {
+    if (line.rfind("LIMIT ", 0) == 0 && line.find("EXHAUSTED IN") != std::string::npos) {
+      keys_header = line;
+    }
+    if (line.rfind("tiny-usd ", 0) == 0 && line.find("team=tiny") != std::string::npos) {
+      tiny_row = line;
+    }
+  }
+  EXPECT_EQ(
+      words_of(keys_header),
+      (std::vector<std::string>{"LIMIT", "KEY", "WINDOW", "USED", "LIMIT", "REMAINING", "UNIT",
+                                "BURN", "EXHAUSTED", "IN", "BURN", "5M", "EXHAUSTED", "IN", "5M"}))
+      << keys_header;
+  // LIMIT KEY WINDOW USED LIMIT REMAINING UNIT BURN EXHAUSTED-IN BURN-5M EXHAUSTED-IN-5M.
+  const std::vector<std::string> tiny_words = words_of(tiny_row);
+  ASSERT_EQ(tiny_words.size(), 11u) << r.out;
+  EXPECT_EQ(tiny_words[7], "$0/h") << tiny_row;
+  EXPECT_EQ(tiny_words[8], "—") << tiny_row;
+  EXPECT_TRUE(matches(tiny_words[9], R"(\$[0-9.]+/h)")) << tiny_row;
+  EXPECT_EQ(tiny_words[10], "0s") << tiny_row;
+}
+
+TEST_F(OpsCliTest, TopWithoutALiveSluicedSaysAlertsAreNotAvailable) {
+  fire_alerts();
+  stop_sidecar();
+  const CliRun r = sluice({"top", "--interval", "0.1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GT(lines.size(), 3u) << r.out;
+  EXPECT_NE(lines[0].find("sidecar NOT alive"), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[2], "alerts and burn rates: not available (sluiced not running)") << r.out;
+  EXPECT_EQ(r.out.find("BURN 5M"), std::string::npos) << r.out;
+
+  const json top = sluice_json({"top", "--interval", "0.1", "--json"});
+  EXPECT_TRUE(top["alerts"].is_null()) << top;
+  EXPECT_TRUE(top["burn"].is_null());
+  EXPECT_EQ(top["telemetry_unavailable"], "sluiced not running");
+  EXPECT_TRUE(key_of(top, "tiny-usd", "team=tiny")["sidecar_burn"].is_null());
 }
 
 // `sluice top` on a pseudo-terminal: it redraws with escape codes, quits on a

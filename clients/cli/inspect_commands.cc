@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "output.h"
 #include "sluice/inspect.h"
+#include "telemetry_view.h"
 
 namespace sluice::cli {
 namespace {
@@ -140,7 +141,10 @@ void add_store_fields(const SegmentStatus& s,
   }
 }
 
-void print_status(const SegmentStatus& s) {
+// How many of the budget keys soonest to run out `sluice status` lists.
+constexpr std::size_t kStatusBurnKeys = 10;
+
+void print_status(const SegmentStatus& s, const LiveTelemetry& live) {
   auto n = [](std::uint64_t v) { return std::to_string(v); };
   std::vector<std::pair<std::string, std::string>> fields{
       {"segment", s.segment},
@@ -172,15 +176,25 @@ void print_status(const SegmentStatus& s) {
       {"audit_last_fsync", fsync_age_text(s)}};
   add_store_fields(s, &fields);
   print_fields(fields);
+  std::fputs("\n", stdout);
+  if (!live.telemetry) {
+    std::puts(unavailable_line(live).c_str());
+    return;
+  }
+  std::fputs(alert_lines(*live.telemetry).c_str(), stdout);
+  std::fputs(burn_lines(*live.telemetry, kStatusBurnKeys).c_str(), stdout);
 }
 
 int run_status(const Globals& g, bool as_json) {
   Result<SegmentStatus> s = read_status(g.segment);
   if (!s.ok()) return fail(kExitUsage, s.status().message());
+  const LiveTelemetry live = read_live_telemetry(s.value());
   if (as_json) {
-    print_json(status_json(s.value()));
+    json doc = status_json(s.value());
+    add_telemetry_json(doc, live);
+    print_json(doc);
   } else {
-    print_status(s.value());
+    print_status(s.value(), live);
   }
   return kExitOk;
 }
@@ -311,9 +325,18 @@ int run_reload(const Globals& g) {
 }  // namespace
 
 void add_inspect_commands(CLI::App& app, const Globals& g, std::vector<Command>& out) {
-  CLI::App* status = app.add_subcommand("status", "sidecar liveness, policy, table use, totals");
+  CLI::App* status = app.add_subcommand(
+      "status", "sidecar liveness, policy, table use, totals, alerts, burn rates");
   auto status_json_flag = std::make_shared<bool>(false);
   status->add_flag("--json", *status_json_flag, "one JSON object");
+  status->footer(
+      "After the counters: the policy's firing alerts, and the budget keys on course to run out\n"
+      "in their window at their 5-minute burn (soonest first, at most 10), as the live sluiced\n"
+      "last evaluated them (about once a second). Without a live sluiced, or before it has\n"
+      "written them, one line says they are not available: never an old sluiced's figures.\n"
+      "--json: \"alerts\" (every alert), \"burn\" (every budget key, usd in nano-dollars),\n"
+      "\"telemetry_unix_ns\"; all three null, and \"telemetry_unavailable\" says why, when not\n"
+      "available.");
   out.push_back({status, [&g, status_json_flag] { return run_status(g, *status_json_flag); }});
 
   CLI::App* keys = app.add_subcommand("keys", "every live limit cell: used, limit, remaining");

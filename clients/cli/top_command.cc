@@ -256,6 +256,10 @@ void add_top_command(CLI::App& app, const Globals& g, std::vector<Command>& out)
       "window's usage grew by per second ($/h for USD, tok/s for tokens); EXHAUSTED IN is\n"
       "REMAINING at that burn (— when not burning). A rate key's bucket drains with time at a\n"
       "pace this view does not read, so its BURN is left blank.\n"
+      "From the live sluiced, which evaluates them about once a second: the firing alerts under\n"
+      "the calls line, and per budget key BURN 5M, its burn over the last 5 minutes, and\n"
+      "EXHAUSTED IN 5M, when it runs out at that burn (— when not within its window). BURN\n"
+      "reacts within one interval; BURN 5M is steadier and is what exhausts_within alerts use.\n"
       "Exit status: 0 done, 2 bad flags or no segment.");
   out.push_back({top, [&g, o] { return run_top(g, *o); }});
 }

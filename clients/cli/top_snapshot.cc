@@ -11,6 +11,7 @@
 
 #include "audit_format.h"
 #include "output.h"
+#include "rate_text.h"
 
 namespace sluice::cli {
 namespace {
@@ -50,31 +51,10 @@ using KeyId = std::tuple<std::string, std::string, std::uint64_t>;
 
 KeyId key_id(const KeyRow& r) { return {r.limit, r.attributes, r.window_start_unix}; }
 
-// "0.0421", "3.57", "1250": about three significant figures, no exponent.
-std::string number_text(double v) {
-  if (v == 0) return "0";
-  char out[32];
-  if (v >= 100) {
-    std::snprintf(out, sizeof out, "%.0f", v);
-  } else if (v >= 1) {
-    std::snprintf(out, sizeof out, "%.2f", v);
-  } else {
-    std::snprintf(out, sizeof out, "%.4f", v);
-  }
-  return out;
-}
-
 std::string per_second_text(double v) {
   char out[32];
   std::snprintf(out, sizeof out, "%.1f", v);
   return out;
-}
-
-// USD/hour for usd, units/s otherwise; blank when unknown.
-std::string burn_text(const std::string& unit, std::optional<double> per_s) {
-  if (!per_s) return "";
-  if (is_usd(unit)) return "$" + number_text(*per_s * kSecondsPerHour / kNanoPerUsd) + "/h";
-  return number_text(*per_s) + " " + (unit == "tokens" ? "tok" : unit) + "/s";
 }
 
 std::string amount_text(const std::string& unit, std::uint64_t v) {
@@ -111,6 +91,7 @@ Result<TopSample> take_top_sample(const std::string& segment) {
   s.status = std::move(status.value());
   s.limits = std::move(limits.value());
   s.keys = std::move(keys.value());
+  s.telemetry = read_live_telemetry(s.status);
   return s;
 }
 
@@ -127,6 +108,11 @@ TopSnapshot compare_samples(const TopSample& before, const TopSample& after) {
   auto per_s = [&](std::uint64_t n) { return static_cast<double>(n) / seconds; };
   t.admitted_per_s = per_s(grew_by(before.status.admitted_total, after.status.admitted_total));
   t.rejected_per_s = per_s(grew_by(before.status.rejected_total, after.status.rejected_total));
+  t.telemetry = after.telemetry;
+  std::map<std::pair<std::string, std::string>, const BurnRate*> sidecar_burn;
+  if (t.telemetry.telemetry) {
+    for (const BurnRate& b : t.telemetry.telemetry->burn) sidecar_burn[{b.limit, b.key}] = &b;
+  }
 
   std::map<KeyId, std::uint64_t> used_before;
   for (const KeyRow& k : before.keys) used_before[key_id(k)] = k.used;
@@ -145,6 +131,9 @@ TopSnapshot compare_samples(const TopSample& before, const TopSample& after) {
       r.burn_per_s = burn;
       limit_burn[k.limit] += burn;
       if (burn > 0) r.seconds_to_exhaustion = static_cast<double>(k.remaining) / burn;
+      if (const auto b = sidecar_burn.find({k.limit, k.attributes}); b != sidecar_burn.end()) {
+        r.sidecar_burn = *b->second;
+      }
     }
     t.keys.push_back(std::move(r));
   }
@@ -182,26 +171,6 @@ TopSnapshot compare_samples(const TopSample& before, const TopSample& after) {
   return t;
 }
 
-std::string duration_text(std::optional<double> seconds) {
-  if (!seconds) return "—";
-  if (*seconds >= 365.0 * 86400) return ">1y";
-  const auto s = static_cast<std::uint64_t>(std::llround(std::max(*seconds, 0.0)));
-  char out[32];
-  if (s < 60) {
-    std::snprintf(out, sizeof out, "%llus", static_cast<unsigned long long>(s));
-  } else if (s < 3600) {
-    std::snprintf(out, sizeof out, "%llum%02llus", static_cast<unsigned long long>(s / 60),
-                  static_cast<unsigned long long>(s % 60));
-  } else if (s < 86400) {
-    std::snprintf(out, sizeof out, "%lluh%02llum", static_cast<unsigned long long>(s / 3600),
-                  static_cast<unsigned long long>(s % 3600 / 60));
-  } else {
-    std::snprintf(out, sizeof out, "%llud%02lluh", static_cast<unsigned long long>(s / 86400),
-                  static_cast<unsigned long long>(s % 86400 / 3600));
-  }
-  return out;
-}
-
 std::string top_text(const TopSnapshot& t) {
   char interval[32];
   std::snprintf(interval, sizeof interval, "%.2f", t.seconds);
@@ -211,7 +180,10 @@ std::string top_text(const TopSnapshot& t) {
                     (t.policy_changed ? " (reloaded during the interval)" : "") + ", " +
                     rfc3339_ns(t.unix_ns).substr(0, 19) + "Z, over " + interval + " s\n";
   out += "calls: " + per_second_text(t.admitted_per_s) + "/s admitted, " +
-         per_second_text(t.rejected_per_s) + "/s rejected\n\n";
+         per_second_text(t.rejected_per_s) + "/s rejected\n";
+  out += t.telemetry.telemetry ? alert_lines(*t.telemetry.telemetry)
+                               : unavailable_line(t.telemetry) + "\n";
+  out += "\n";
 
   std::vector<std::vector<std::string>> limits;
   for (const LimitRates& l : t.limits) {
@@ -226,6 +198,8 @@ std::string top_text(const TopSnapshot& t) {
       limits, {3, 4, 5, 6, 8});
   out += "\n";
 
+  // sluiced's columns only when its telemetry is there to fill them.
+  const bool sidecar = t.telemetry.telemetry.has_value();
   std::vector<std::vector<std::string>> keys;
   for (const KeyRates& k : t.keys) {
     keys.push_back({k.row.limit, k.row.attributes.empty() ? "-" : k.row.attributes, k.row.window,
@@ -233,10 +207,22 @@ std::string top_text(const TopSnapshot& t) {
                     amount_text(k.row.unit, k.row.remaining), k.row.unit,
                     burn_text(k.row.unit, k.burn_per_s),
                     k.row.rate ? "" : duration_text(k.seconds_to_exhaustion)});
+    if (!sidecar) continue;
+    if (const std::optional<BurnRate>& b = k.sidecar_burn) {
+      keys.back().push_back(burn_text(k.row.unit, b->per_second_5m));
+      keys.back().push_back(duration_text(exhausts_in_seconds(*b)));
+    } else {
+      keys.back().insert(keys.back().end(), {"", ""});
+    }
   }
-  out += format_table(
-      {"LIMIT", "KEY", "WINDOW", "USED", "LIMIT", "REMAINING", "UNIT", "BURN", "EXHAUSTED IN"},
-      keys, {3, 4, 5, 7, 8});
+  std::vector<std::string> header = {"LIMIT",     "KEY",  "WINDOW", "USED",        "LIMIT",
+                                     "REMAINING", "UNIT", "BURN",   "EXHAUSTED IN"};
+  std::vector<std::size_t> right = {3, 4, 5, 7, 8};
+  if (sidecar) {
+    header.insert(header.end(), {"BURN 5M", "EXHAUSTED IN 5M"});
+    right.insert(right.end(), {9, 10});
+  }
+  out += format_table(header, keys, right);
   return out;
 }
 
@@ -277,19 +263,22 @@ json top_json(const TopSnapshot& t) {
     row["seconds_to_exhaustion"] = optional_json(k.seconds_to_exhaustion);
     row["exhausted_in"] =
         k.seconds_to_exhaustion ? json(duration_text(k.seconds_to_exhaustion)) : json(nullptr);
+    row["sidecar_burn"] = k.sidecar_burn ? burn_json(*k.sidecar_burn) : json(nullptr);
     keys.push_back(std::move(row));
   }
-  return {{"segment", t.segment},
-          {"sidecar_alive", t.sidecar_alive},
-          {"pid", t.pid},
-          {"policy_generation", t.policy_generation},
-          {"policy_changed", t.policy_changed},
-          {"time", rfc3339_ns(t.unix_ns)},
-          {"interval_seconds", t.seconds},
-          {"admitted_per_second", t.admitted_per_s},
-          {"rejected_per_second", t.rejected_per_s},
-          {"limits", std::move(limits)},
-          {"keys", std::move(keys)}};
+  json doc = {{"segment", t.segment},
+              {"sidecar_alive", t.sidecar_alive},
+              {"pid", t.pid},
+              {"policy_generation", t.policy_generation},
+              {"policy_changed", t.policy_changed},
+              {"time", rfc3339_ns(t.unix_ns)},
+              {"interval_seconds", t.seconds},
+              {"admitted_per_second", t.admitted_per_s},
+              {"rejected_per_second", t.rejected_per_s},
+              {"limits", std::move(limits)},
+              {"keys", std::move(keys)}};
+  add_telemetry_json(doc, t.telemetry);
+  return doc;
 }
 
 }  // namespace sluice::cli

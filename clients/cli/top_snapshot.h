@@ -3,7 +3,9 @@
 // rejections/s by reason (the limit's kind names it), shadow would-rejects/s
 // and the burn of its budget keys. Per key: used, remaining, and for budget
 // keys the burn rate (USD/hour or tokens/s, from the `used` delta) and the
-// time until the budget runs out at that rate.
+// time until the budget runs out at that rate; beside them, sluiced's own
+// view (telemetry_view.h): the key's 5-minute burn and when it runs out at
+// it, and the policy's firing alerts.
 //
 //   Result<TopSample> a = take_top_sample("sluice-demo");
 //   ... one interval later ...
@@ -13,7 +15,9 @@
 //
 // A rate key's bucket level moves with admissions and with time, at a pace
 // the inspect view does not expose, so its burn is left unknown rather than
-// guessed.
+// guessed. The two burns answer different questions and both are shown: the
+// interval's reacts within one redraw (a spender starting or stopping), the
+// 5-minute one is steadier and is what exhausts_within alerts fire on.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +28,8 @@
 
 #include "sluice/inspect.h"
 #include "sluice/status.h"
+#include "sluice/telemetry.h"
+#include "telemetry_view.h"
 
 namespace sluice::cli {
 
@@ -33,9 +39,11 @@ struct TopSample {
   SegmentStatus status;
   std::vector<LimitRow> limits;
   std::vector<KeyRow> keys;
+  LiveTelemetry telemetry;  // what the live sluiced last wrote, if it did
 };
 
-// One read of status, limits and keys (each maps the segment read-only).
+// One read of status, limits, keys (each maps the segment read-only) and
+// sluiced's telemetry file.
 Result<TopSample> take_top_sample(const std::string& segment);
 
 struct LimitRates {
@@ -58,6 +66,9 @@ struct KeyRates {
   std::optional<double> burn_per_s;
   // Budgets burning (> 0): remaining / burn.
   std::optional<double> seconds_to_exhaustion;
+  // Budgets, when sluiced's telemetry has the key: its 5m and 1h burn and
+  // exhausts_in_s as sluiced computed them.
+  std::optional<BurnRate> sidecar_burn;
 };
 
 struct TopSnapshot {
@@ -72,16 +83,15 @@ struct TopSnapshot {
   double rejected_per_s = 0;
   std::vector<LimitRates> limits;  // policy order
   std::vector<KeyRates> keys;      // by limit (policy order), then attributes
+  LiveTelemetry telemetry;         // of the later sample
 };
 
 // Counts that went down between the samples (a reload) count as zero.
 TopSnapshot compare_samples(const TopSample& before, const TopSample& after);
 
-// The plain snapshot: a header line, the limits table and the keys table.
+// The plain snapshot: a header line, the calls line, the alerts (or why
+// they are not available), the limits table and the keys table.
 std::string top_text(const TopSnapshot& snapshot);
 nlohmann::json top_json(const TopSnapshot& snapshot);
-
-// "45s", "12m30s", "3h05m", "2d04h", ">1y"; "—" when `seconds` is not set.
-std::string duration_text(std::optional<double> seconds);
 
 }  // namespace sluice::cli
