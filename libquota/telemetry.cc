@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "group_access.h"
+#include "telemetry_json.h"
 
 namespace sluice {
 
@@ -21,28 +22,6 @@ using nlohmann::json;
 
 // JSON has no infinity: +inf (no key on course to run out) is written as null.
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-json burn_json(const BurnRate& b) {
-  return {{"limit", b.limit},
-          {"key", b.key},
-          {"measure", b.measure},
-          {"budget", b.budget},
-          {"used", b.used},
-          {"per_second_5m", b.per_second_5m},
-          {"per_second_1h", b.per_second_1h},
-          {"exhausts_in_s", b.exhausts_in_s ? json(*b.exhausts_in_s) : json(nullptr)}};
-}
-
-json alert_json(const AlertStatus& a) {
-  return {{"name", a.name},
-          {"kind", to_string(a.kind)},
-          {"firing", a.firing},
-          {"since_unix_ns", a.since_unix_ns},
-          {"started_firing_unix_ns", a.started_firing_unix_ns},
-          {"summary", a.summary},
-          {"labels", a.labels},
-          {"observed", number_or_null(a.observed)}};
-}
 
 AlertKind alert_kind(const std::string& name) {
   for (AlertKind k :
@@ -81,6 +60,28 @@ AlertStatus alert_from(const json& j) {
 }
 
 }  // namespace
+
+json burn_json(const BurnRate& b) {
+  return {{"limit", b.limit},
+          {"key", b.key},
+          {"measure", b.measure},
+          {"budget", b.budget},
+          {"used", b.used},
+          {"per_second_5m", b.per_second_5m},
+          {"per_second_1h", b.per_second_1h},
+          {"exhausts_in_s", b.exhausts_in_s ? json(*b.exhausts_in_s) : json(nullptr)}};
+}
+
+json alert_json(const AlertStatus& a) {
+  return {{"name", a.name},
+          {"kind", to_string(a.kind)},
+          {"firing", a.firing},
+          {"since_unix_ns", a.since_unix_ns},
+          {"started_firing_unix_ns", a.started_firing_unix_ns},
+          {"summary", a.summary},
+          {"labels", a.labels},
+          {"observed", number_or_null(a.observed)}};
+}
 
 std::string telemetry_path(const std::string& segment) {
   return "/dev/shm/" + segment + ".telemetry.json";

@@ -99,28 +99,6 @@ std::string burn_lines(const Telemetry& t, std::size_t max_keys) {
   return out;
 }
 
-json alert_json(const AlertStatus& a) {
-  return {{"name", a.name},
-          {"kind", to_string(a.kind)},
-          {"firing", a.firing},
-          {"since_unix_ns", a.since_unix_ns},
-          {"started_firing_unix_ns", a.started_firing_unix_ns},
-          {"summary", a.summary},
-          {"labels", a.labels},
-          {"observed", std::isfinite(a.observed) ? json(a.observed) : json(nullptr)}};
-}
-
-json burn_json(const BurnRate& b) {
-  return {{"limit", b.limit},
-          {"key", b.key},
-          {"measure", b.measure},
-          {"budget", b.budget},
-          {"used", b.used},
-          {"per_second_5m", b.per_second_5m},
-          {"per_second_1h", b.per_second_1h},
-          {"exhausts_in_s", b.exhausts_in_s ? json(*b.exhausts_in_s) : json(nullptr)}};
-}
-
 void add_telemetry_json(json& doc, const LiveTelemetry& live) {
   if (!live.telemetry) {
     doc["telemetry_unix_ns"] = nullptr;

@@ -18,6 +18,7 @@
 #include "sluice/inspect.h"
 #include "sluice/status.h"
 #include "sluice/telemetry.h"
+#include "telemetry_json.h"  // burn_json, alert_json: the raw fields, as the telemetry file has them
 
 namespace sluice::cli {
 
@@ -57,12 +58,6 @@ std::optional<double> exhausts_in_seconds(const BurnRate& b);
 // Every budget key, those on course to run out first (soonest first), the
 // rest in sluiced's order.
 std::vector<BurnRate> soonest_first(const std::vector<BurnRate>& burn);
-
-// The raw fields, as the telemetry file has them: usd amounts and rates in
-// nano-dollars; exhausts_in_s null when not on course to run out, observed
-// null when infinite.
-nlohmann::json alert_json(const AlertStatus& a);
-nlohmann::json burn_json(const BurnRate& b);
 
 // Adds "telemetry_unix_ns", "alerts" (every alert, policy order), "burn"
 // (soonest_first) and "telemetry_unavailable" (why not, else null) to `doc`;
