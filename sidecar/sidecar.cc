@@ -96,7 +96,8 @@ Sidecar::Sidecar(Sidecar&& o) noexcept
       audit_(std::move(o.audit_)),
       sync_(std::move(o.sync_)),
       metrics_(std::move(o.metrics_)),
-      telemetry_(std::move(o.telemetry_)) {
+      telemetry_(std::move(o.telemetry_)),
+      telemetry_by_tick_(o.telemetry_by_tick_) {
   o.lock_fd_ = -1;
 }
 
@@ -121,6 +122,7 @@ Sidecar& Sidecar::operator=(Sidecar&& o) noexcept {
     sync_ = std::move(o.sync_);
     metrics_ = std::move(o.metrics_);
     telemetry_ = std::move(o.telemetry_);
+    telemetry_by_tick_ = o.telemetry_by_tick_;
     o.lock_fd_ = -1;
   }
   return *this;
@@ -224,6 +226,12 @@ Result<Sidecar> Sidecar::start(const std::string& policy_path, SidecarOptions op
   Result<std::unique_ptr<TelemetryMonitor>> telemetry = TelemetryMonitor::start(s.policy_, s.log_);
   if (!telemetry.ok()) return telemetry.status();
   s.telemetry_ = std::move(telemetry.value());
+  s.telemetry_by_tick_ = options.telemetry == SidecarOptions::Telemetry::kTick;
+  if (!s.telemetry_by_tick_) {
+    std::function<std::uint64_t()> clock = s.wall_clock_;
+    if (!clock) clock = [] { return realtime_ns(); };
+    s.telemetry_->run_every_second(std::move(clock));
+  }
   shm::store_relaxed(h.sidecar_start_time, process_start_time(::getpid()));
   shm::store_release(h.sidecar_pid, static_cast<shm::Word>(::getpid()));
   s.tick();
@@ -275,7 +283,7 @@ void Sidecar::tick() {
   reclaimed_.finished += r.finished;
   reclaimed_.extends_undone += r.extends_undone;
   reclaimed_.clients_freed += r.clients_freed;
-  if (telemetry_) telemetry_->tick(wall_ns());
+  if (telemetry_ && telemetry_by_tick_) telemetry_->tick(wall_ns());
 }
 
 Status Sidecar::reload() {

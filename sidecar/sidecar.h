@@ -38,6 +38,11 @@ struct SidecarOptions {
     kOff,     // no store: local limits only, nothing restored (tests of other things)
   };
   Sync sync = Sync::kThread;
+  enum class Telemetry {
+    kThread,  // a thread samples the segment and evaluates the alerts every second (sluiced)
+    kTick,    // tick() does, when a second has passed on wall_clock (tests)
+  };
+  Telemetry telemetry = Telemetry::kThread;
   std::function<void(const std::string&)> log = [](const std::string&) {};
   // Unix time in nanoseconds; empty: CLOCK_REALTIME. The wall clock the
   // sidecar publishes to clients (as an offset from the monotonic clock) and
@@ -69,7 +74,7 @@ class Sidecar {
   StoreSync* store_sync() const { return sync_.get(); }
   // The metrics endpoint; nullptr when the policy has no metrics block.
   const MetricsServer* metrics() const { return metrics_.get(); }
-  // Burn rates and alerts, evaluated by tick() about once a second.
+  // Burn rates and alerts, evaluated about once a second.
   const TelemetryMonitor& telemetry() const { return *telemetry_; }
 
   const SegmentMap& segment() const { return *seg_; }
@@ -98,6 +103,7 @@ class Sidecar {
   std::unique_ptr<StoreSync> sync_;
   std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<TelemetryMonitor> telemetry_;
+  bool telemetry_by_tick_ = false;  // SidecarOptions::Telemetry::kTick
 };
 
 // The lock file that makes one sidecar per segment.

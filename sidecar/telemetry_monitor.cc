@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <utility>
 
 #include "group_access.h"
@@ -64,7 +65,41 @@ Result<std::unique_ptr<TelemetryMonitor>> TelemetryMonitor::start(const Policy& 
   return m;
 }
 
+TelemetryMonitor::~TelemetryMonitor() {
+  {
+    const std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TelemetryMonitor::run_every_second(std::function<std::uint64_t()> wall_clock) {
+  thread_ = std::thread([this, wall_clock = std::move(wall_clock)] {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      tick(wall_clock());
+      lock.lock();
+      stop_cv_.wait_for(lock, std::chrono::nanoseconds(kSampleEveryNs),
+                        [this] { return stopping_; });
+    }
+  });
+}
+
+Telemetry TelemetryMonitor::last() const {
+  const std::lock_guard<std::mutex> lock(mu_);
+  return last_;
+}
+
+std::optional<AlertWebhookStats> TelemetryMonitor::webhook_stats() const {
+  const std::lock_guard<std::mutex> lock(mu_);
+  if (!webhook_) return std::nullopt;
+  return webhook_->stats();
+}
+
 Status TelemetryMonitor::replace(const Policy& policy) {
+  const std::lock_guard<std::mutex> lock(mu_);
   if (policy.alerts_webhook != webhook_url_) {
     Result<std::unique_ptr<AlertWebhook>> webhook = start_webhook(policy, log_);
     if (!webhook.ok()) return webhook.status();
@@ -76,6 +111,7 @@ Status TelemetryMonitor::replace(const Policy& policy) {
 }
 
 void TelemetryMonitor::tick(std::uint64_t now_unix_ns) {
+  const std::lock_guard<std::mutex> lock(mu_);
   if (last_sample_ns_ && now_unix_ns >= *last_sample_ns_ &&
       now_unix_ns - *last_sample_ns_ < kSampleEveryNs) {
     return;

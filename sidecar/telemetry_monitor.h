@@ -8,19 +8,25 @@
 //
 //   auto monitor = TelemetryMonitor::start(policy, log);
 //   if (!monitor.ok()) return monitor.status();
-//   (*monitor)->tick(wall_now_ns);     // from the sidecar's tick; samples when due
-//   (*monitor)->replace(new_policy);   // on reload
+//   (*monitor)->run_every_second(wall_clock);  // sluiced: a thread of its own ticks it
+//   (*monitor)->tick(wall_now_ns);             // or ticked by hand (tests); samples when due
+//   (*monitor)->replace(new_policy);           // on reload
 //
-// Not thread-safe: one thread ticks it.
+// A sample reads every cell of the key table (about 75 ms for 50,000 keys),
+// which is why sluiced ticks it on a thread of its own rather than its
+// heartbeat's. Its members may be called from any thread.
 #pragma once
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "alert_rules.h"
 #include "alert_webhook.h"
@@ -43,6 +49,14 @@ class TelemetryMonitor {
   // URL fails the start (one line).
   static Result<std::unique_ptr<TelemetryMonitor>> start(const Policy& policy, LogFn log);
 
+  // Stops the thread, if any.
+  ~TelemetryMonitor();
+  TelemetryMonitor(const TelemetryMonitor&) = delete;
+  TelemetryMonitor& operator=(const TelemetryMonitor&) = delete;
+
+  // Starts a thread that ticks at `wall_clock()` (Unix ns) every second
+  // until the monitor is destroyed.
+  void run_every_second(std::function<std::uint64_t()> wall_clock);
   // Samples, evaluates and writes when kSampleEveryNs has passed since the
   // last sample (or the clock went back); otherwise does nothing.
   void tick(std::uint64_t now_unix_ns);
@@ -51,9 +65,10 @@ class TelemetryMonitor {
   // running alerts and webhook are kept.
   Status replace(const Policy& policy);
 
-  const Telemetry& last() const { return last_; }
-  // nullptr without alerts_webhook.
-  const AlertWebhook* webhook() const { return webhook_.get(); }
+  // The last evaluation.
+  Telemetry last() const;
+  // The webhook's counts; none without alerts_webhook.
+  std::optional<AlertWebhookStats> webhook_stats() const;
 
  private:
   TelemetryMonitor(const Policy& policy, LogFn log);
@@ -61,6 +76,7 @@ class TelemetryMonitor {
                                                              const LogFn& log);
   void report(const AlertStatus& change);
 
+  mutable std::mutex mu_;  // everything below; held for a whole tick
   std::string segment_;
   std::optional<gid_t> group_;
   LogFn log_;
@@ -71,6 +87,11 @@ class TelemetryMonitor {
   std::optional<std::uint64_t> last_sample_ns_;
   Telemetry last_;
   bool write_failed_ = false;  // logged once until a write succeeds again
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace sluice

@@ -70,6 +70,7 @@ struct Rig {
                                 const LogLines& log) {
     SidecarOptions o = testing::no_audit();
     o.wall_clock = [clock] { return clock->load(); };
+    o.telemetry = SidecarOptions::Telemetry::kTick;
     o.log = log.fn();
     return o;
   }
@@ -131,7 +132,7 @@ TEST(TelemetryMonitor, EachAlertKindFiresAndResolvesOnAScriptedWorkloadAndLogsEa
   // p99 near 10 s (> 8 s), and $0.0015/s against $0.0925 left: about 62 s.
   EXPECT_EQ(rig.firing(), (std::map<std::string, bool>{
                               {"errors", true}, {"gpt4o-slow", true}, {"pricing-burn", true}}));
-  const Telemetry& t = rig.harness.sidecar().telemetry().last();
+  const Telemetry t = rig.harness.sidecar().telemetry().last();
   ASSERT_EQ(t.burn.size(), 1u);
   EXPECT_EQ(t.burn[0].limit, "pricing-daily-usd");
   EXPECT_EQ(t.burn[0].key, "team=pricing");
@@ -259,10 +260,10 @@ TEST(TelemetryMonitor, AWebhookThatNeverAnswersHoldsUpNoTick) {
     ASSERT_TRUE(file.ok());
     EXPECT_EQ(file->unix_ns, kT0 + s * kSecondNs);
   }
-  const AlertWebhook* hook = rig.harness.sidecar().telemetry().webhook();
-  ASSERT_NE(hook, nullptr);
-  EXPECT_EQ(hook->stats().queued, 3u);
-  EXPECT_EQ(hook->stats().sent, 0u);
+  const std::optional<AlertWebhookStats> hook = rig.harness.sidecar().telemetry().webhook_stats();
+  ASSERT_TRUE(hook.has_value());
+  EXPECT_EQ(hook->queued, 3u);
+  EXPECT_EQ(hook->sent, 0u);
 }
 
 TEST(TelemetryFile, RoundTripsEveryFieldAndRefusesTextItCannotRead) {
