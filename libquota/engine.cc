@@ -100,6 +100,8 @@ bool parse_outcome(std::string_view name, Outcome* out) {
   return false;
 }
 
+bool is_error(Outcome o) { return outcome_is_error(static_cast<Word>(o)); }
+
 const char* to_string(Reason r) {
   switch (r) {
     case Reason::kNone:

@@ -415,8 +415,10 @@ TelemetryHistory::Window TelemetryHistory::window(const std::string& model, std:
       prev = cur;
     }
   }
-  for (int i = 1; i < kOutcomes; ++i) w.calls += calls[i];
-  w.errors = calls[shm::kOutcomeProviderError] + calls[shm::kOutcomeTimeout];
+  for (int i = 1; i < kOutcomes; ++i) {
+    w.calls += calls[i];
+    if (shm::outcome_is_error(static_cast<shm::Word>(i))) w.errors += calls[i];
+  }
   for (std::uint64_t n : hist) w.timed += n;
   w.p99_s = latency_quantile_s(kQuantile, hist);
   return w;

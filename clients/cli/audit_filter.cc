@@ -198,8 +198,9 @@ Result<std::vector<std::string>> parse_audit_outcomes(const std::vector<std::str
       const std::string_view name = rest.substr(0, comma);
       Outcome o = Outcome::kUnreported;
       if (name == kAnyError) {
-        out.emplace_back(to_string(Outcome::kProviderError));
-        out.emplace_back(to_string(Outcome::kTimeout));
+        for (Outcome e : kFilterOutcomes) {
+          if (is_error(e)) out.emplace_back(to_string(e));
+        }
       } else if (parse_outcome(name, &o) && o != Outcome::kUnreported) {
         out.emplace_back(name);
       } else {

@@ -83,7 +83,7 @@ CallOutcome outcome_of(const fb::Record& r) {
   Outcome known = Outcome::kUnreported;
   const bool parsed = parse_outcome(name, &known);
   o.reported = !name.empty() && !(parsed && known == Outcome::kUnreported);
-  o.error = parsed && (known == Outcome::kProviderError || known == Outcome::kTimeout);
+  o.error = parsed && is_error(known);
   return o;
 }
 

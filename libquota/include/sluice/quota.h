@@ -126,6 +126,9 @@ enum class Outcome : std::uint8_t {
 const char* to_string(Outcome o);
 // The outcome named `name` (as to_string gives it); false if there is none.
 bool parse_outcome(std::string_view name, Outcome* out);
+// Whether the outcome counts as a failed call (error rates, alerts,
+// sluice_limit_commits_total{result="failed"}): provider_error and timeout.
+bool is_error(Outcome o);
 
 inline constexpr std::size_t kMaxModelVersionBytes = 128;
 
