@@ -31,6 +31,28 @@ def _tokens(name: str, value: Any) -> int:
     return value
 
 
+def _c_bytes(value: Any, shown: str, nul_shown: str) -> bytes:
+    """A str (as UTF-8) or bytes as a C string takes it: refused if it holds a NUL.
+
+    ``shown`` names the value in the encoding error, ``nul_shown`` in the NUL one.
+    """
+    if isinstance(value, str):
+        try:
+            raw = value.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidArgument(
+                f"{shown} cannot be encoded as UTF-8 ({e.reason}); "
+                "pass bytes, or a str without lone surrogates"
+            ) from None
+    else:
+        raw = value
+    if b"\0" in raw:
+        raise InvalidArgument(
+            f"{nul_shown} contains a NUL character, which the C ABI cannot carry; remove it"
+        )
+    return raw
+
+
 def _attribute(name: str, value: Any) -> _native.Attr:
     """One attribute as the C ABI takes it: NUL-terminated bytes.
 
@@ -38,23 +60,10 @@ def _attribute(name: str, value: Any) -> _native.Attr:
     UTF-8). The C ABI's strings end at a NUL, so a NUL inside is refused
     rather than cut off; the other bounds are the library's to check.
     """
-    if isinstance(value, str):
-        try:
-            raw = value.encode()
-        except UnicodeEncodeError as e:
-            raise InvalidArgument(
-                f"attribute {name}={value!r} cannot be encoded as UTF-8 ({e.reason}); "
-                "pass bytes, or a str without lone surrogates"
-            ) from None
-    elif isinstance(value, bytes):
-        raw = value
-    else:
+    if not isinstance(value, (str, bytes)):
         raise TypeError(f"attribute {name}={value!r} must be a str or bytes")
-    if b"\0" in raw:
-        raise InvalidArgument(
-            f"attribute {name}={value!r} contains a NUL character, which the C ABI "
-            "cannot carry; remove it"
-        )
+    shown = f"attribute {name}={value!r}"
+    raw = _c_bytes(value, shown, shown)
     return _native.Attr(name.encode(), raw)
 
 
@@ -95,25 +104,12 @@ def _http_status(status: Any) -> int:
 
 def _model_version(version: Any) -> bytes:
     """The version as the C ABI takes it: at most 128 bytes, no NUL."""
-    if isinstance(version, str):
-        try:
-            raw = version.encode()
-        except UnicodeEncodeError as e:
-            raise InvalidArgument(
-                f"model_version {version!r} cannot be encoded as UTF-8 ({e.reason}); "
-                "pass bytes, or a str without lone surrogates"
-            ) from None
-    elif isinstance(version, bytes):
-        raw = version
-    else:
+    if not isinstance(version, (str, bytes)):
         raise InvalidArgument(
             f"model_version is {version!r}; give the version the response named as a str, "
             "e.g. model_version='gpt-4o-2024-08-06', or None"
         )
-    if b"\0" in raw:
-        raise InvalidArgument(
-            "model_version contains a NUL character, which the C ABI cannot carry; remove it"
-        )
+    raw = _c_bytes(version, f"model_version {version!r}", "model_version")
     if len(raw) > MAX_MODEL_VERSION_BYTES:
         raise InvalidArgument(
             f"model_version is {len(raw)} bytes, at most {MAX_MODEL_VERSION_BYTES}; "
